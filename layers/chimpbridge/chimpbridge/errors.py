@@ -1,0 +1,94 @@
+"""Domain exceptions. They carry meaning, never HTTP codes: ``api.py`` maps them to answers.
+
+Upstream failures keep what Mailchimp or Mandrill said (parsed), and whether trying again
+later can help (``transient``). Callers decide what to do with that: queue, retry, or give up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ChimpBridgeError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigurationError(ChimpBridgeError):
+    """A setting or secret is missing or malformed. Names the variable or secret, not its value."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input field, as shown to the client (``errors`` in problem JSON)."""
+
+    field: str
+    message: str
+
+
+class InvalidRequest(ChimpBridgeError):
+    """The caller sent something we cannot accept. Safe to show: it describes their input."""
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class Unauthorized(ChimpBridgeError):
+    """The caller did not prove who it is (missing or wrong key)."""
+
+
+class Rejected(ChimpBridgeError):
+    """The request is well formed but cannot be done, for a reason the person can act on.
+
+    ``kind`` is stable (it becomes the problem ``type``); ``message`` is written for people.
+    """
+
+    def __init__(self, kind: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.extra = extra
+
+
+def is_transient_status(status: int | None) -> bool:
+    """Whether an upstream status can succeed later: no answer at all, 429, or any 5xx."""
+    return status is None or status == 429 or status >= 500
+
+
+@dataclass(eq=False)
+class UpstreamError(ChimpBridgeError):
+    """Mailchimp or Mandrill failed. ``status`` is None when no HTTP answer came back."""
+
+    service: str
+    status: int | None
+    summary: str
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.service} {self.status or 'no response'}: {self.summary}")
+
+    @property
+    def transient(self) -> bool:
+        return is_transient_status(self.status)
+
+
+@dataclass(eq=False)
+class MailchimpApiError(UpstreamError):
+    """A Marketing API problem (``application/problem+json``): title, detail, field errors."""
+
+    title: str = ""
+    detail: str = ""
+    type: str = ""
+    instance: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class MandrillApiError(UpstreamError):
+    """A Transactional API error body: ``{"status": "error", "code", "name", "message"}``."""
+
+    name: str = ""
+    message: str = ""
+    code: int | None = None

@@ -1,0 +1,68 @@
+"""One Logger, Tracer and Metrics for the whole bundle, and the handler decorator that wires
+them (plus the invocation deadline) around every Lambda entry point.
+
+Every log line passes through :func:`mask_emails`: an address in a message, an ``extra`` field
+or an exception text comes out as ``j***@e***.com``. Nothing has to remember to mask.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from chimpbridge.transport import invocation_deadline
+
+__all__ = ["MetricUnit", "count", "instrument", "logger", "mask_email", "mask_emails", "metrics", "tracer"]
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9])[A-Za-z0-9\-]*((?:\.[A-Za-z0-9\-]+)*)")
+
+
+def mask_email(address: str) -> str:
+    """``jane.doe@example.com`` -> ``j***@e***.example.com``... see :func:`mask_emails`."""
+    return mask_emails(address)
+
+
+def mask_emails(text: str) -> str:
+    """Keep the first letter of the local part and of the domain, and the domain's suffixes."""
+    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}***{m.group(3)}", text)
+
+
+def _serialize_masked(record: dict[str, Any]) -> str:
+    return mask_emails(json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False))
+
+
+logger = Logger(json_serializer=_serialize_masked)
+tracer = Tracer()
+metrics = Metrics()
+
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+
+
+def count(name: str, value: float = 1) -> None:
+    """One business metric per outcome (subscribed, queued, rejected, sent, ...)."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def instrument(correlation_id_path: str | None = None) -> Callable[[HandlerT], HandlerT]:
+    """Decorate a ``lambda_handler``: structured logs with the Lambda context (and a
+    correlation id taken from the event), tracing without capturing responses, metrics
+    flushed after each invocation, and retries bounded by the remaining time."""
+
+    def decorate(handler: HandlerT) -> HandlerT:
+        @functools.wraps(handler)
+        def with_deadline(event: Any, context: Any) -> Any:
+            with invocation_deadline(context):
+                return handler(event, context)
+
+        traced = tracer.capture_lambda_handler(with_deadline, capture_response=False)
+        measured = metrics.log_metrics(traced, capture_cold_start_metric=True)
+        logged = logger.inject_lambda_context(measured, correlation_id_path=correlation_id_path, clear_state=True)
+        return functools.wraps(handler)(logged)  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,165 @@
+"""Secrets Manager access: JSON secrets validated by a model and cached with a max age.
+
+``get_secret(arn, Model)`` answers from a per-container cache while the value is younger than
+``SECRETS_MAX_AGE_SECONDS``; ``force=True`` reads it again (the clients do that once when
+Mailchimp or Mandrill answer 401, in case the key was rotated). Values are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, TypeVar
+
+import urllib3
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chimpbridge import settings, sigv4
+from chimpbridge.errors import ConfigurationError, UpstreamError
+
+SecretT = TypeVar("SecretT", bound=BaseModel)
+
+
+class MailchimpCredentials(BaseModel):
+    """``{"api_key": "...-us21"}``, or after OAuth ``{"access_token", "server_prefix"}``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    api_key: str | None = Field(default=None, repr=False)
+    access_token: str | None = Field(default=None, repr=False)
+    server_prefix: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> MailchimpCredentials:
+        if self.access_token and self.server_prefix:
+            return self
+        if self.api_key and "-" in self.api_key and self.api_key.rsplit("-", 1)[1]:
+            return self
+        raise ValueError("needs api_key ending in -<dc>, or access_token with server_prefix")
+
+    @property
+    def data_center(self) -> str:
+        if self.access_token and self.server_prefix:
+            return self.server_prefix
+        assert self.api_key is not None  # guaranteed by the validator
+        return self.api_key.rsplit("-", 1)[1]
+
+
+class MandrillCredentials(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    api_key: str = Field(min_length=1, repr=False)
+
+
+class HookKeys(BaseModel):
+    """Keys accepted from Ory Kratos; two at once while one is being rotated out.
+
+    ``initial_key`` is the random key the template generates at deploy, so the hook is never
+    open or guarded by a placeholder; ``registration_hook_keys`` is what operators manage.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    registration_hook_keys: list[str] = Field(default_factory=list, repr=False)
+    initial_key: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> HookKeys:
+        if not self.accepted_keys:
+            raise ValueError("needs at least one non-empty key in registration_hook_keys")
+        return self
+
+    @property
+    def accepted_keys(self) -> list[str]:
+        keys = [key for key in self.registration_hook_keys if key]
+        return keys + ([self.initial_key] if self.initial_key else [])
+
+
+_cache: dict[str, tuple[float, str]] = {}
+_cache_lock = threading.Lock()
+_http: urllib3.PoolManager | None = None
+
+
+def get_secret(arn: str, model: type[SecretT], *, force: bool = False) -> SecretT:
+    """The secret ``arn`` parsed as ``model``; cached unless older than the max age or forced."""
+    max_age = settings.load(settings.SecretsSettings).max_age_seconds
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(arn)
+    if force or cached is None or now - cached[0] >= max_age:
+        raw = _fetch_secret_string(arn)
+        with _cache_lock:
+            _cache[arn] = (now, raw)
+    else:
+        raw = cached[1]
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = ", ".join(str(err["loc"][0]) for err in exc.errors() if err["loc"]) or "its JSON"
+        raise ConfigurationError(f"secret {arn} is not a valid {model.__name__} ({fields})") from None
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _fetch_secret_string(arn: str) -> str:
+    aws = settings.load(settings.AwsSettings)
+    if not (aws.access_key_id and aws.secret_access_key):
+        return _fetch_with_boto3(arn)
+    url = aws.secrets_endpoint_url or aws.endpoint_url or f"https://secretsmanager.{aws.region}.amazonaws.com"
+    body = json.dumps({"SecretId": arn}).encode()
+    global _http  # noqa: PLW0603
+    if _http is None:
+        _http = urllib3.PoolManager(num_pools=2, maxsize=2, timeout=urllib3.Timeout(connect=2.0, read=5.0))
+    last: UpstreamError | None = None
+    for attempt in range(3):
+        headers = sigv4.sign_json_request(
+            url=url,
+            service="secretsmanager",
+            region=aws.region,
+            target="secretsmanager.GetSecretValue",
+            body=body,
+            access_key_id=aws.access_key_id,
+            secret_access_key=aws.secret_access_key,
+            session_token=aws.session_token,
+        )
+        try:
+            response = _http.request("POST", url, body=body, headers=headers, retries=False)
+        except urllib3.exceptions.HTTPError as exc:
+            last = UpstreamError("secretsmanager", None, type(exc).__name__)
+        else:
+            payload = _json_or_empty(response.data)
+            if response.status == 200 and isinstance(payload.get("SecretString"), str):
+                return str(payload["SecretString"])
+            error_type = str(payload.get("__type", "")).rsplit("#", 1)[-1]
+            if response.status < 500 and error_type not in {"ThrottlingException", "InternalServiceError"}:
+                raise ConfigurationError(f"secret {arn} cannot be read: {error_type or response.status}")
+            last = UpstreamError("secretsmanager", response.status, error_type or "server error")
+        time.sleep(0.1 * 2**attempt)
+    assert last is not None
+    raise last
+
+
+def _json_or_empty(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _fetch_with_boto3(arn: str) -> str:
+    """Outside Lambda, without credentials in the environment: the full credential chain."""
+    import boto3  # noqa: PLC0415 - only on this rare path: see sigv4.py
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    try:
+        value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)
+    except ClientError as exc:
+        raise ConfigurationError(f"secret {arn} cannot be read: {exc.response['Error']['Code']}") from None
+    except BotoCoreError as exc:
+        raise UpstreamError("secretsmanager", None, type(exc).__name__) from None
+    return str(value["SecretString"])

@@ -1,0 +1,175 @@
+"""HTTP transport for the Mailchimp SDKs: one pooled keep-alive session per client, explicit
+timeouts, and bounded retries.
+
+The official SDKs call module-level ``requests.get/post`` (a new TCP and TLS connection per
+call) with no retries. Our clients route every call through :class:`RetryingTransport`
+instead. Retries use exponential backoff with full jitter, honour ``Retry-After``, and never
+outlive the invocation: each call gets a budget, cut short by the Lambda deadline.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from chimpbridge.errors import is_transient_status
+
+# Time kept back from the Lambda deadline so the handler can still queue work and answer.
+DEADLINE_MARGIN_SECONDS = 1.5
+# Methods that are safe to send twice after an ambiguous failure (a read timeout).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+class LambdaContext(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+_deadline_lock = threading.Lock()
+_invocation_deadline: float | None = None
+
+
+@contextmanager
+def invocation_deadline(context: LambdaContext | None) -> Iterator[None]:
+    """Bound every retry loop by the invocation's remaining time while the handler runs.
+
+    A module global rather than a context variable: Lambda runs one invocation per process at
+    a time, and the export's worker threads must see the same deadline.
+    """
+    global _invocation_deadline  # noqa: PLW0603
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    with _deadline_lock:
+        _invocation_deadline = None if remaining is None else time.monotonic() + remaining
+    try:
+        yield
+    finally:
+        with _deadline_lock:
+            _invocation_deadline = None
+
+
+def remaining_invocation_seconds() -> float | None:
+    """Seconds left before the invocation deadline (None outside an invocation)."""
+    deadline = _invocation_deadline
+    return None if deadline is None else deadline - time.monotonic()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    budget_seconds: float = 8.0
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential delay before attempt ``attempt + 1``; Retry-After wins if longer."""
+        delay = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+        return max(delay, retry_after or 0.0)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class RetryingTransport:
+    """A keep-alive connection pool with timeouts and a retry loop around each request."""
+
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        connect_timeout: float,
+        read_timeout: float,
+        policy: RetryPolicy,
+        user_agent: str,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[str, int | None], None] | None = None,
+    ) -> None:
+        self.session = requests.Session()
+        # pool_block: the pool size is a hard cap on connections (Mailchimp allows 10 per
+        # account, shared by all our functions); extra threads wait for a free connection.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0, pool_block=True)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = user_agent
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.policy = policy
+        self._sleep = sleep
+        self._on_retry = on_retry
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        data: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> requests.Response:
+        """Send with retries on 429, 5xx and connection errors; return the final response.
+
+        A final error status is returned (the SDK turns it into its error); a final connection
+        failure is raised. Read timeouts are retried only for idempotent methods.
+        """
+        started = time.monotonic()
+        stop_at = started + self.policy.budget_seconds
+        remaining = remaining_invocation_seconds()
+        if remaining is not None:
+            stop_at = min(stop_at, started + remaining - DEADLINE_MARGIN_SECONDS)
+
+        attempt = 0
+        while True:
+            attempt += 1
+            read_timeout = max(0.5, min(self.read_timeout, stop_at - time.monotonic()))
+            failure: requests.RequestException | None = None
+            retry_after: float | None = None
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    auth=auth,
+                    timeout=(self.connect_timeout, read_timeout),
+                )
+            except requests.ReadTimeout as exc:
+                if method.upper() not in IDEMPOTENT_METHODS:
+                    raise
+                failure = exc
+            except requests.ConnectionError as exc:
+                failure = exc
+            else:
+                if not is_transient_status(response.status_code):
+                    return response
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+
+            delay = self.policy.backoff(attempt, retry_after)
+            out_of_attempts = attempt >= self.policy.max_attempts
+            if out_of_attempts or time.monotonic() + delay >= stop_at:
+                if failure is not None:
+                    raise failure
+                return response
+            if self._on_retry is not None:
+                self._on_retry(url, None if failure is not None else response.status_code)
+            self._sleep(delay)

@@ -1,0 +1,16 @@
+"""Credentials and fixtures every sandbox starts with; other parts of the repo depend on these names."""
+
+# The only credentials the sandbox accepts until PUT /_sandbox/keys replaces them. They
+# look like the real ones (a Marketing key ends in "-<dc>") so that code parsing the data
+# centre out of a key works unchanged.
+MARKETING_API_KEY = "0123456789abcdef0123456789abcdef-us21"
+OAUTH_ACCESS_TOKEN = "sandbox-oauth-access-token"
+OAUTH_SERVER_PREFIX = "us21"
+TRANSACTIONAL_API_KEY = "md-sandbox-0123456789abcdef"
+
+# The audience every sandbox has, kept (emptied) across resets.
+DEFAULT_LIST_ID = "a1b2c3d4e5"
+DEFAULT_LIST_NAME = "Sandbox Audience"
+
+# from_email domains that Mandrill accepts; any other domain is rejected as "unsigned".
+VERIFIED_SENDING_DOMAINS: tuple[str, ...] = ("example.org",)

@@ -1,0 +1,116 @@
+"""create_app(): one place that turns domain errors into RFC 7807 answers."""
+
+import json
+
+import pytest
+
+from chimpbridge import settings
+from chimpbridge.api import create_app
+from chimpbridge.errors import (
+    ConfigurationError,
+    FieldError,
+    InvalidRequest,
+    MailchimpApiError,
+    Rejected,
+    Unauthorized,
+)
+from tests.support.functions import LambdaContext, event, load_function
+
+ERRORS = {
+    "/invalid": InvalidRequest("Check the highlighted fields.", [FieldError("email", "Enter a valid email address.")]),
+    "/unauthorized": Unauthorized("wrong key abc"),
+    "/rejected": Rejected("signup-forgotten", "This address was removed at its owner's request."),
+    "/transient": MailchimpApiError("mailchimp", 503, "Service Unavailable", detail="secret internals"),
+    "/permanent": MailchimpApiError("mailchimp", 400, "Invalid Resource", detail="raw upstream text"),
+    "/config": ConfigurationError("MAILCHIMP_SECRET_ARN is not set"),
+    "/boom": RuntimeError("Traceback: password=hunter2"),
+}
+
+
+def raising(error):
+    def route():
+        raise error
+
+    return route
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://shop.example.org,https://blog.example.org")
+    settings.clear()
+    app = create_app()
+    for path, error in ERRORS.items():
+        app.get(path)(raising(error))
+    yield app
+    settings.clear()
+
+
+def call(app, path, method="GET", headers=None):
+    request = event("health/get.json")
+    request.update(path=path, resource=path, httpMethod=method, headers={**request["headers"], **(headers or {})})
+    request["multiValueHeaders"] = {name: [value] for name, value in request["headers"].items()}
+    response = app.resolve(request, LambdaContext())
+    return response, json.loads(response["body"]) if response.get("body") else None
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "type_"),
+    [
+        ("/invalid", 422, "invalid-request"),
+        ("/unauthorized", 401, "unauthorized"),
+        ("/rejected", 422, "signup-forgotten"),
+        ("/transient", 503, "upstream-unavailable"),
+        ("/permanent", 502, "upstream-error"),
+        ("/config", 500, "internal-error"),
+        ("/boom", 500, "internal-error"),
+        ("/nowhere", 404, "not-found"),
+    ],
+)
+def test_errors_become_problem_json(app, path, status, type_):
+    response, body = call(app, path)
+    assert response["statusCode"] == status
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
+    assert body["type"] == f"urn:chimpbridge:problem:{type_}"
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/transient", "/permanent", "/config", "/boom", "/unauthorized"])
+def test_no_internals_reach_the_client(app, path):
+    _, body = call(app, path)
+    text = json.dumps(body)
+    for secret_text in ("secret internals", "raw upstream text", "MAILCHIMP_SECRET_ARN", "hunter2", "abc"):
+        assert secret_text not in text
+
+
+def test_500_carries_a_correlation_id(app):
+    _, body = call(app, "/boom")
+    assert body["correlation_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def test_field_errors_are_listed(app):
+    _, body = call(app, "/invalid")
+    assert body["errors"] == [{"field": "email", "message": "Enter a valid email address."}]
+
+
+def test_preflight_from_an_allowed_origin(app):
+    response, _ = call(
+        app, "/invalid", "OPTIONS", {"Origin": "https://blog.example.org", "Access-Control-Request-Method": "GET"}
+    )
+    assert response["statusCode"] == 204
+    assert response["multiValueHeaders"]["Access-Control-Allow-Origin"] == ["https://blog.example.org"]
+
+
+def test_no_cors_headers_for_another_origin(app):
+    response, _ = call(app, "/invalid", headers={"Origin": "https://evil.example.net"})
+    assert "Access-Control-Allow-Origin" not in response["multiValueHeaders"]
+
+
+def test_health_function_answers_its_sample_event():
+    # Given the health function loaded as Lambda loads it
+    health = load_function("health")
+    # When it gets the sample event
+    response = health.lambda_handler(event("health/get.json"), LambdaContext())
+    # Then it answers 200 with its version
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["status"] == "ok"

@@ -1,0 +1,31 @@
+import io
+import json
+import logging
+
+from chimpbridge.observability import logger, mask_emails
+
+
+def test_email_addresses_are_masked():
+    assert mask_emails("jane.doe@example.com") == "j***@e***.com"
+    assert mask_emails("to: a+b@mail.example.co.uk, x") == "to: a***@m***.example.co.uk, x"
+
+
+def test_text_without_addresses_is_unchanged():
+    assert mask_emails("status=pending list=a1b2c3d4e5 @home") == "status=pending list=a1b2c3d4e5 @home"
+
+
+def test_log_lines_mask_addresses_in_messages_and_fields():
+    # Given the logger's own formatter writing into a buffer
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        # When a line carries an address in the message and in an extra field
+        logger.info("signup for jane.doe@example.com", extra={"email": "jane.doe@example.com"})
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(buffer.getvalue().strip().splitlines()[-1])
+    # Then neither place holds the address
+    assert line["message"] == "signup for j***@e***.com"
+    assert line["email"] == "j***@e***.com"

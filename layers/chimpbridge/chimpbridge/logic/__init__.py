@@ -1,0 +1,1 @@
+"""Use cases: one module per action. Logic never sees a raw Lambda event."""

@@ -1,0 +1,1 @@
+"""Request, response, domain and stored-item models (pydantic), one module per concern."""

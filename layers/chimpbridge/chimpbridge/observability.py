@@ -38,7 +38,9 @@ def _serialize_masked(record: dict[str, Any]) -> str:
 
 
 logger = Logger(json_serializer=_serialize_masked)
-tracer = Tracer()
+# Patch only requests (the SDK calls) up front; botocore is patched when dal.aws first builds a
+# client, so tracing never imports boto3 on paths that do not use it.
+tracer = Tracer(patch_modules=("requests",))
 metrics = Metrics()
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])

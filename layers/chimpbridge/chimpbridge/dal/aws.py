@@ -20,6 +20,9 @@ def _client(service: str) -> Any:
     import boto3  # noqa: PLC0415 - deliberately lazy, see module docstring
     from botocore.config import Config  # noqa: PLC0415
 
+    from chimpbridge.observability import tracer  # noqa: PLC0415
+
+    tracer.patch(("botocore",))
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 

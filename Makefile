@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck validate build test test-fast bench dev invoke deploy clean
+.PHONY: help venv node-tools lint typecheck validate build test test-fast bench dev invoke deploy clean
 
 help:
 	@echo "make dev      run the whole product on loopback (API :3000, sandbox :4010, AWS/moto :5000)"
@@ -27,6 +27,13 @@ $(VENV)/.installed: requirements-dev.txt layers/chimpbridge/requirements.txt
 
 venv: $(VENV)/.installed
 
+# Prism (npm) validates the requests our code sends against Mailchimp's specs in the tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-tools: node_modules/.installed
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,7 +47,7 @@ validate: venv
 build: venv
 	$(BIN)/sam build --parallel
 
-test: lint typecheck validate build
+test: lint typecheck validate build node-tools
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # Only pytest, for quick iterations.

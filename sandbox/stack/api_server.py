@@ -8,8 +8,10 @@ an Api's ``Cors`` property does; other responses carry only the headers the func
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +27,7 @@ from sandbox.stack.apigw_events import (
     build_proxy_event,
     http_response_from_proxy,
 )
+from sandbox.stack.local_config import advertised_url
 from sandbox.stack.template import ApiRoute, ApiSpec, CorsConfig
 from sandbox.stack.workers import InvocationResult, LogSink
 
@@ -40,6 +43,38 @@ def _json_response(status: int, body: Mapping[str, Any], error_type: str | None 
     return HttpResponse(status, headers, json.dumps(body).encode())
 
 
+_CONTEXT_VARIABLE = re.compile(r"\$context\.[A-Za-z.]+")
+
+
+def gateway_error(
+    api: ApiSpec | None, response_type: str, status: int, message: str, error_type: str, request_id: str
+) -> HttpResponse:
+    """An error API Gateway answers itself, worded by the Api's ``GatewayResponses`` if it has any
+    (the specific type, else DEFAULT_4XX/DEFAULT_5XX), else API Gateway's ``{"message": ...}``."""
+    responses = api.gateway_responses if api is not None else {}
+    fallback = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+    custom = responses.get(response_type) or responses.get(fallback)
+    template = custom.templates.get("application/json") if custom is not None else None
+    if custom is None or template is None:
+        response = _json_response(status, {"message": message}, error_type)
+    else:
+        status = custom.status_code or status
+        values = {
+            "$context.error.responseType": response_type,
+            "$context.error.statusCode": str(status),
+            "$context.error.message": message,
+            "$context.error.messageString": json.dumps(message),
+            "$context.error.validationErrorString": "",
+            "$context.requestId": request_id,
+        }
+        body = _CONTEXT_VARIABLE.sub(lambda match: values.get(match.group(0), ""), template)
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
+        headers += list(custom.headers.items())
+        response = HttpResponse(status, headers, body.encode())
+    response.headers.append(("x-amzn-RequestId", request_id))
+    return response
+
+
 class ApiGateway:
     """Routes requests to functions; knows nothing about sockets."""
 
@@ -49,39 +84,66 @@ class ApiGateway:
         self.invoke = invoke
         self.log_sink = log_sink
 
+    def _only_api(self) -> ApiSpec | None:
+        """The Api whose gateway responses word an error that matched no route."""
+        return next(iter(self.apis.values())) if len(self.apis) == 1 else None
+
+    def _missing_token(self, api: ApiSpec | None) -> HttpResponse:
+        return gateway_error(
+            api,
+            "MISSING_AUTHENTICATION_TOKEN",
+            403,
+            MISSING_AUTHENTICATION_TOKEN["message"],
+            "MissingAuthenticationTokenException",
+            str(uuid.uuid4()),
+        )
+
     def handle(self, request: HttpRequest, host_header: str) -> HttpResponse:
         if len(request.body) > MAX_PAYLOAD_BYTES:
-            return _json_response(413, {"message": "Request Too Long"})
+            return gateway_error(
+                self._only_api(), "REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLarge", str(uuid.uuid4())
+            )
         found = self.routes.find(request.method, request.raw_path)
         if found is None and request.method == "OPTIONS":
             return self._preflight(request)
         if found is None:
-            return _json_response(403, MISSING_AUTHENTICATION_TOKEN, "MissingAuthenticationTokenException")
+            return self._missing_token(self._only_api())
         route, path_parameters = found
-        event = build_proxy_event(request, route, path_parameters, self.apis[route.api_id], host_header)
+        api = self.apis[route.api_id]
+        event = build_proxy_event(request, route, path_parameters, api, host_header)
         result = self.invoke(route.function_id, event)
         request_id = event["requestContext"]["requestId"]
+        failure: str | None = None
         if result.error:
-            self.log_sink("api", f"{route.function_id} failed: {result.payload.get('errorType')}; answering 502")
-            response = _json_response(502, INTERNAL_SERVER_ERROR, "InternalServerErrorException")
+            failure = f"{route.function_id} failed: {result.payload.get('errorType')}"
         else:
             try:
                 response = http_response_from_proxy(result.payload)
             except MalformedProxyResponse as error:
-                self.log_sink("api", f"{route.function_id}: malformed Lambda proxy response ({error}); answering 502")
-                response = _json_response(502, INTERNAL_SERVER_ERROR, "InternalServerErrorException")
+                failure = f"{route.function_id}: malformed Lambda proxy response ({error})"
+        if failure is not None:
+            self.log_sink("api", f"{failure}; answering 502")
+            return gateway_error(
+                api,
+                "INTEGRATION_FAILURE",
+                502,
+                INTERNAL_SERVER_ERROR["message"],
+                "InternalServerErrorException",
+                request_id,
+            )
         response.headers.append(("x-amzn-RequestId", request_id))
         return response
 
     def _preflight(self, request: HttpRequest) -> HttpResponse:
         candidates = self.routes.candidates(request.raw_path)
         if not candidates:
-            return _json_response(403, MISSING_AUTHENTICATION_TOKEN, "MissingAuthenticationTokenException")
+            return self._missing_token(self._only_api())
         best_path = candidates[0][0].route.path
         resource_routes = [compiled.route for compiled, _ in candidates if compiled.route.path == best_path]
-        cors = self.apis[resource_routes[0].api_id].cors
+        api = self.apis[resource_routes[0].api_id]
+        cors = api.cors
         if cors is None:
-            return _json_response(403, MISSING_AUTHENTICATION_TOKEN, "MissingAuthenticationTokenException")
+            return self._missing_token(api)
         origin = request.header("Origin")
         if origin is not None and not cors.origin_is_allowed(origin):
             # API Gateway's mock answers with its configured origin and the browser refuses;
@@ -93,8 +155,10 @@ class ApiGateway:
 def _preflight_headers(cors: CorsConfig, origin: str | None, routes: list[ApiRoute]) -> list[tuple[str, str]]:
     if "*" in cors.allow_origins:
         allow_origin = "*"
+    elif origin is not None:
+        allow_origin = origin  # one allowed origin echoed: browsers accept no list
     else:
-        allow_origin = origin if origin is not None else ",".join(cors.allow_origins)
+        allow_origin = ",".join(cors.allow_origins)
     methods = {route.method for route in routes}
     default_methods = ALL_METHODS if "ANY" in methods else sorted(methods | {"OPTIONS"})
     headers = [
@@ -156,7 +220,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         """Requests are logged once, with their outcome, in ``_handle``."""
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -188,7 +252,7 @@ class ApiServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return advertised_url(str(host), int(port))
 
     def start(self) -> ApiServer:
         self._thread.start()

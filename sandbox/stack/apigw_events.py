@@ -195,7 +195,7 @@ def build_proxy_event(
             "apiId": api.logical_id.lower()[:10],
             "protocol": request.protocol,
             "domainName": host_header,
-            "domainPrefix": host_header.split(".")[0].split(":")[0],
+            "domainPrefix": host_header.split(".", maxsplit=1)[0].split(":", maxsplit=1)[0],
         },
     }
 

@@ -112,7 +112,10 @@ def serve(requests: BinaryIO, responses: BinaryIO, handler_spec: str) -> int:
         try:
             _write(responses, {"ok": True, "result": result})
         except (TypeError, ValueError) as error:
-            _write(responses, {"ok": False, "error": _error("Runtime.MarshalError", f"Unable to marshal response: {error}")})
+            _write(
+                responses,
+                {"ok": False, "error": _error("Runtime.MarshalError", f"Unable to marshal response: {error}")},
+            )
     return 0
 
 

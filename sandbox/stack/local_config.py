@@ -18,6 +18,20 @@ from sandbox.stack.intrinsics import LOCAL_REGION
 
 LOCAL_STACK_NAME = "chimpbridge-local"
 LOOPBACK = "127.0.0.1"
+# Where the stack listens. 0.0.0.0 lets `sam local` containers on Linux reach it (docs/local-stack.md);
+# it also exposes the stack to the network, so loopback stays the default.
+BIND_HOST_ENV = "CHIMPBRIDGE_BIND_HOST"
+
+
+def bind_host() -> str:
+    return os.environ.get(BIND_HOST_ENV, "").strip() or LOOPBACK
+
+
+def advertised_url(host: str, port: int) -> str:
+    """The URL to print and to hand to functions: 0.0.0.0 is where we listen, not where to connect."""
+    return f"http://{LOOPBACK if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104 - compared, not bound
+
+
 TESTING_CREDENTIAL = "testing"  # moto accepts any credentials; these can never reach real AWS
 
 
@@ -38,9 +52,10 @@ PARAMETER_OVERRIDES_ENV = "CHIMPBRIDGE_PARAMETER_OVERRIDES"
 
 
 def _mailchimp_sandbox() -> ModuleType:
-    import sandbox.mailchimp  # noqa: PLC0415 - the sandbox is optional for templates that do not call Mailchimp
+    # Only the constants: they import nothing else, so naming parameters never starts a server.
+    import sandbox.mailchimp.constants  # noqa: PLC0415 - optional for templates that do not call Mailchimp
 
-    return sandbox.mailchimp
+    return sandbox.mailchimp.constants
 
 
 # Template parameter -> local value. Applied only when the template declares the parameter, so
@@ -70,12 +85,16 @@ def parse_parameter_overrides(text: str) -> dict[str, str]:
 
 
 def local_parameter_values(
-    declared_parameters: Mapping[str, Any], explicit: Mapping[str, str] | None = None
+    declared_parameters: Mapping[str, Any],
+    explicit: Mapping[str, str] | None = None,
+    *,
+    use_environment: bool = True,
 ) -> dict[str, str]:
     """Local values for the template's parameters: the table above, then the environment
     variable, then ``explicit`` (tests), later ones winning."""
     values = {name: make() for name, make in LOCAL_PARAMETER_VALUES.items() if name in declared_parameters}
-    values.update(parse_parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_ENV, "")))
+    if use_environment:
+        values.update(parse_parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_ENV, "")))
     values.update(explicit or {})
     return values
 

@@ -30,7 +30,7 @@ QUEUE = "AWS::SQS::Queue"
 TABLE = "AWS::DynamoDB::Table"
 SIMPLE_TABLE = "AWS::Serverless::SimpleTable"
 BUCKET = "AWS::S3::Bucket"
-SECRET = "AWS::SecretsManager::Secret"
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a password
 CREATED_ON_MOTO = (QUEUE, TABLE, SIMPLE_TABLE, BUCKET, SECRET)
 NOT_EMULATED = {
     "AWS::Scheduler::Schedule": "schedules do not fire locally; run the function with make invoke",
@@ -174,7 +174,9 @@ class LocalResources:
         if resource_type in (TABLE, SIMPLE_TABLE):
             name = named("TableName", default_name)
             arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-            return PhysicalResource(logical_id, resource_type, name, arn, attributes={"StreamArn": f"{arn}/stream/local"})
+            return PhysicalResource(
+                logical_id, resource_type, name, arn, attributes={"StreamArn": f"{arn}/stream/local"}
+            )
         if resource_type == BUCKET:
             name = named("BucketName", default_name.lower())
             return PhysicalResource(logical_id, resource_type, name, arn=f"arn:aws:s3:::{name}")
@@ -185,16 +187,22 @@ class LocalResources:
             return PhysicalResource(logical_id, resource_type, name, arn=name)
         if resource_type == "AWS::Serverless::Function":
             name = named("FunctionName", default_name)
-            return PhysicalResource(logical_id, resource_type, name, f"arn:aws:lambda:{region}:{account}:function:{name}")
+            return PhysicalResource(
+                logical_id, resource_type, name, f"arn:aws:lambda:{region}:{account}:function:{name}"
+            )
         if resource_type in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
             return PhysicalResource(
                 logical_id, resource_type, default_name, f"arn:aws:lambda:{region}:{account}:layer:{default_name}:1"
             )
         if resource_type == "AWS::Serverless::Api" or logical_id == IMPLICIT_REST_API_ID:
             api_id = re.sub(r"[^a-z0-9]", "", logical_id.lower())[:10] or "localapi"
-            return PhysicalResource(logical_id, resource_type, api_id, f"arn:aws:apigateway:{region}::/restapis/{api_id}")
+            return PhysicalResource(
+                logical_id, resource_type, api_id, f"arn:aws:apigateway:{region}::/restapis/{api_id}"
+            )
         service = resource_type.split("::")[1].lower() if resource_type.count("::") >= 2 else "cloudformation"
-        return PhysicalResource(logical_id, resource_type, default_name, f"arn:aws:{service}:{region}:{account}:{default_name}")
+        return PhysicalResource(
+            logical_id, resource_type, default_name, f"arn:aws:{service}:{region}:{account}:{default_name}"
+        )
 
     # -- creation -------------------------------------------------------------------------------
     def creatable_ids(self) -> list[str]:
@@ -332,7 +340,7 @@ class LocalResources:
         elif "SecretString" in properties:
             secret_string = str(properties["SecretString"])
         else:
-            secret_string = "{}"
+            secret_string = "{}"  # noqa: S105 - an empty JSON object
         secrets = self.client("secretsmanager")
         try:
             response = secrets.create_secret(Name=physical.name, SecretString=secret_string)

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Protocol
 
+from sandbox.stack.local_config import advertised_url
+
 
 class Service(Protocol):
     url: str
@@ -74,7 +76,7 @@ class InProcessMoto:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._server.start()
         bound_host, bound_port = self._server.get_host_and_port()
-        self.url = f"http://{bound_host}:{bound_port}"
+        self.url = advertised_url(bound_host, bound_port)
 
     def stop(self) -> None:
         self._server.stop()
@@ -85,7 +87,7 @@ class ChildProcessMoto:
 
     def __init__(self, host: str, port: int) -> None:
         port = port or free_port(host)
-        self.url = f"http://{host}:{port}"
+        self.url = advertised_url(host, port)
         self._process = subprocess.Popen(  # noqa: S603 - our interpreter running moto
             [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
             stdin=subprocess.DEVNULL,
@@ -109,17 +111,22 @@ class ChildProcessMoto:
                 self._process.wait()
 
 
+class SandboxUnavailable(RuntimeError):
+    """The Mailchimp sandbox package cannot be imported."""
+
+
 class MailchimpSandbox:
     def __init__(self, host: str, port: int) -> None:
         try:
             from sandbox.mailchimp import SandboxServer  # noqa: PLC0415 - optional until a template needs it
         except ImportError as error:
-            raise RuntimeError(
-                "the Mailchimp sandbox (sandbox/mailchimp) cannot be imported; "
-                f"the local stack needs it to point functions at Mailchimp: {error}"
+            raise SandboxUnavailable(
+                f"the Mailchimp sandbox (sandbox/mailchimp) cannot be imported ({error}); "
+                "functions that call Mailchimp will fail"
             ) from error
-        self._server: Any = SandboxServer(host=host, port=port).start()
-        self.url = str(self._server.url).rstrip("/")
+        self._server: Any = SandboxServer(host=host, port=port)
+        self._server.start()
+        self.url = advertised_url(host, port) if port else str(self._server.url).rstrip("/")
 
     def stop(self) -> None:
         self._server.stop()

@@ -163,5 +163,5 @@ class SqsPoller:
         if failed:
             self._log_sink(
                 self.source.function_id,
-                f"[sqs] {len(failed)} of {len(batch)} record(s) stay on the queue for a retry after its visibility timeout",
+                f"[sqs] {len(failed)} of {len(batch)} record(s) stay queued; retried after the visibility timeout",
             )

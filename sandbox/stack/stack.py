@@ -18,10 +18,10 @@ from sandbox.stack.intrinsics import PseudoParameters, resolve_parameters
 from sandbox.stack.local_config import (
     API_PORT,
     LOCAL_STACK_NAME,
-    LOOPBACK,
     MOTO_PORT,
     SANDBOX_PORT,
     SECRET_SEEDS,
+    bind_host,
     function_overrides,
     local_parameter_values,
 )
@@ -31,6 +31,7 @@ from sandbox.stack.services import (
     ChildProcessMoto,
     InProcessMoto,
     MailchimpSandbox,
+    SandboxUnavailable,
     Service,
 )
 from sandbox.stack.sqs_source import SqsPoller
@@ -56,7 +57,7 @@ class LocalStack:
         self,
         template_path: Path,
         *,
-        host: str = LOOPBACK,
+        host: str | None = None,
         api_port: int | None = None,
         sandbox_port: int | None = None,
         moto_port: int | None = None,
@@ -73,7 +74,7 @@ class LocalStack:
         max_workers_per_function: int = DEFAULT_MAX_WORKERS,
     ) -> None:
         self.template = SamTemplate.load(Path(template_path))
-        self.host = host
+        self.host = host or bind_host()
         self.api_port = API_PORT.value() if api_port is None else api_port
         self.sandbox_port = SANDBOX_PORT.value() if sandbox_port is None else sandbox_port
         self.moto_port = MOTO_PORT.value() if moto_port is None else moto_port
@@ -98,6 +99,7 @@ class LocalStack:
         self._pools: dict[str, FunctionPool] = {}
         self._pools_lock = threading.Lock()
         self._environments: dict[str, dict[str, str]] = {}
+        self._service_notes: list[str] = []
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -164,7 +166,13 @@ class LocalStack:
         if self.attach_sandbox_url:
             self.sandbox = AttachedService(self.attach_sandbox_url)
         elif self.start_sandbox:
-            self.sandbox = MailchimpSandbox(self.host, self.sandbox_port)
+            try:
+                self.sandbox = MailchimpSandbox(self.host, self.sandbox_port)
+            except SandboxUnavailable as error:
+                # Functions that never call Mailchimp still run; those that do fail loudly on
+                # the unreachable URL they get instead of reaching the real Mailchimp.
+                self._service_notes.append(str(error))
+                self.log_sink("stack", f"WARNING {error}")
 
     def _create_resources(self) -> None:
         declared = self.template.document.get("Parameters") or {}
@@ -243,4 +251,4 @@ class LocalStack:
 
     @property
     def notes(self) -> list[str]:
-        return [*(self.resources.notes if self.resources else []), *self.application.notes]
+        return [*self._service_notes, *(self.resources.notes if self.resources else []), *self.application.notes]

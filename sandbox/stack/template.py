@@ -41,12 +41,22 @@ class CorsConfig:
 
 
 @dataclass(frozen=True)
+class GatewayResponse:
+    """One entry of an Api's ``GatewayResponses``: how API Gateway words its own errors."""
+
+    status_code: int | None
+    templates: Mapping[str, str]  # content type -> mapping template
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     logical_id: str
     stage_name: str
     cors: CorsConfig | None
     binary_media_types: tuple[str, ...]
     stage_variables: Mapping[str, str] | None
+    gateway_responses: Mapping[str, GatewayResponse] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class FunctionSpec:
     layer_dirs: tuple[Path, ...]
     reserved_concurrency: int | None
     code_uri: str
+    runtime_variables: Mapping[str, str] = field(default_factory=dict)  # what Lambda adds (log format)
 
     def arn(self, region: str, account_id: str) -> str:
         return f"arn:aws:lambda:{region}:{account_id}:function:{self.function_name}"
@@ -170,9 +181,7 @@ class SamTemplate:
 
     def resources_of_type(self, *types: str) -> dict[str, Mapping[str, Any]]:
         return {
-            logical_id: resource
-            for logical_id, resource in self.resources.items()
-            if resource.get("Type") in types
+            logical_id: resource for logical_id, resource in self.resources.items() if resource.get("Type") in types
         }
 
     def function_properties(self, logical_id: str) -> dict[str, Any]:
@@ -237,6 +246,12 @@ class SamTemplate:
         function_name = resolver.resolve(properties.get("FunctionName")) or f"{stack_name}-{logical_id}"
         architectures = resolver.resolve(properties.get("Architectures") or ["x86_64"])
         reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
+        logging_config = resolver.resolve(properties.get("LoggingConfig") or {})
+        runtime_variables = {}
+        if logging_config.get("LogFormat"):
+            runtime_variables["AWS_LAMBDA_LOG_FORMAT"] = str(logging_config["LogFormat"])
+        if logging_config.get("ApplicationLogLevel"):
+            runtime_variables["AWS_LAMBDA_LOG_LEVEL"] = str(logging_config["ApplicationLogLevel"])
         return FunctionSpec(
             logical_id=logical_id,
             function_name=str(function_name),
@@ -250,6 +265,7 @@ class SamTemplate:
             environment={name: _env_string(value) for name, value in variables.items()},
             layer_dirs=tuple(layer_paths),
             reserved_concurrency=int(reserved) if reserved is not None else None,
+            runtime_variables=runtime_variables,
         )
 
     def _collect_events(self, function_id: str, resolver: IntrinsicResolver, application: Application) -> None:
@@ -269,9 +285,7 @@ class SamTemplate:
                     )
                 )
             elif event_type == "SQS":
-                application.sqs_sources.append(
-                    self._sqs_source(function_id, event_name, event_properties, resolver)
-                )
+                application.sqs_sources.append(self._sqs_source(function_id, event_name, event_properties, resolver))
             else:
                 application.notes.append(
                     f"{function_id}.{event_name}: {event_type} events are not emulated; "
@@ -284,8 +298,7 @@ class SamTemplate:
         queue_id = _logical_id_of(properties.get("Queue"))
         if queue_id is None or queue_id not in self.resources:
             raise TemplateError(
-                f"{function_id}.{event_name}: the SQS Queue must be !GetAtt <QueueInThisTemplate>.Arn "
-                "to run locally"
+                f"{function_id}.{event_name}: the SQS Queue must be !GetAtt <QueueInThisTemplate>.Arn to run locally"
             )
         scaling = resolver.resolve(properties.get("ScalingConfig") or {})
         response_types = resolver.resolve(properties.get("FunctionResponseTypes") or [])
@@ -319,7 +332,21 @@ class SamTemplate:
             cors=_cors_config(resolver.resolve(properties.get("Cors"))),
             binary_media_types=tuple(str(item).replace("~1", "/") for item in binary_types),
             stage_variables={key: str(value) for key, value in variables.items()} if variables else None,
+            gateway_responses=_gateway_responses(resolver.resolve(properties.get("GatewayResponses") or {})),
         )
+
+
+def _gateway_responses(responses: Mapping[str, Any]) -> dict[str, GatewayResponse]:
+    parsed: dict[str, GatewayResponse] = {}
+    for response_type, response in responses.items():
+        headers = (response.get("ResponseParameters") or {}).get("Headers") or {}
+        status = response.get("StatusCode")
+        parsed[response_type] = GatewayResponse(
+            status_code=int(status) if status is not None else None,
+            templates={str(key): str(value) for key, value in (response.get("ResponseTemplates") or {}).items()},
+            headers={str(name): _strip_quotes(value) for name, value in headers.items()},
+        )
+    return parsed
 
 
 def _cors_config(cors: Any) -> CorsConfig | None:

@@ -8,6 +8,7 @@ that times out or crashes is discarded, as Lambda discards it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -67,6 +68,7 @@ def lambda_runtime_environment(spec: FunctionSpec, overrides: Mapping[str, str])
     }
     environment.update(spec.environment)
     environment.update(overrides)
+    environment.update(spec.runtime_variables)
     environment.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
@@ -154,10 +156,8 @@ class _Worker:
         self.kill()
         self.process.wait()
         for stream in (self._requests, self._responses):
-            try:
+            with contextlib.suppress(OSError):  # already broken: the process is gone either way
                 stream.close()
-            except OSError:
-                pass  # already broken: the process is gone either way
         for thread in self._log_threads:
             thread.join(timeout=2)
 
@@ -228,7 +228,9 @@ class FunctionPool:
                 message = f"Task timed out after {timeout:.2f} seconds"
                 payload: Any = {"errorMessage": message, "errorType": "Sandbox.Timedout"}
             else:
-                message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {worker.process.returncode}"
+                message = (
+                    f"RequestId: {request_id} Error: Runtime exited with error: exit status {worker.process.returncode}"
+                )
                 payload = {"errorMessage": message, "errorType": "Runtime.ExitError"}
             self.log_sink(self.spec.logical_id, message)
             error = True

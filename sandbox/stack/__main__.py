@@ -1,0 +1,125 @@
+"""``python -m sandbox.stack dev | invoke <LogicalId> <event.json> | env-file``.
+
+dev     the whole product on loopback, in the foreground, until Ctrl-C.
+invoke  one function, one event, result as JSON on stdout (logs on stderr). Uses the dev stack
+        when one answers on the configured ports, else starts moto and the sandbox for the run.
+env-file  print (or --write) local/sam-env.json for `sam local ... --env-vars` users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox.stack.cli_output import banner
+from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render
+from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url, bind_host
+from sandbox.stack.services import moto_answers, sandbox_answers
+from sandbox.stack.stack import LocalStack
+from sandbox.stack.workers import FunctionError
+
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+
+
+def _write_line(text: str = "", stream: Any = None) -> None:
+    target = stream or sys.stdout
+    target.write(text + "\n")
+    target.flush()
+
+
+def run_dev(template: Path, start_sandbox: bool) -> int:
+    started = time.monotonic()
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with LocalStack(template, start_sandbox=start_sandbox) as stack:
+        _write_line(banner(stack, REPO_ROOT / "events", time.monotonic() - started))
+        stop_requested.wait()
+        _write_line("\nStopping the local stack...")
+    _write_line("Stopped.")
+    return 0
+
+
+def _load_event(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def run_invoke(template: Path, logical_id: str, event_path: str, start_sandbox: bool) -> int:
+    event = _load_event(event_path)
+    host = bind_host()
+    moto_url = advertised_url(host, MOTO_PORT.value())
+    sandbox_url = advertised_url(host, SANDBOX_PORT.value())
+    # A running `make dev` stack is used as it is, so the invocation sees (and changes) its data.
+    attach_moto = moto_url if moto_answers(moto_url) else None
+    attach_sandbox = sandbox_url if sandbox_answers(sandbox_url) else None
+    where = "the running dev stack" if attach_moto else "a temporary stack"
+    _write_line(f"invoking {logical_id} against {where}", sys.stderr)
+    stack = LocalStack(
+        template,
+        api_port=0,
+        moto_port=0,
+        sandbox_port=0,
+        serve_api=False,
+        poll_queues=False,
+        attach_moto_url=attach_moto,
+        attach_sandbox_url=attach_sandbox,
+        start_sandbox=start_sandbox,
+    )
+    with stack:
+        try:
+            payload = stack.invoke(logical_id, event)
+        except FunctionError as error:
+            _write_line(json.dumps(error.result.payload, indent=2))
+            return 1
+    _write_line(json.dumps(payload, indent=2))
+    return 0
+
+
+def run_env_file(template: Path, write: bool) -> int:
+    text = render(template)
+    if write:
+        SAM_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+        SAM_ENV_FILE.write_text(text, encoding="utf-8")
+        _write_line(f"wrote {SAM_ENV_FILE.relative_to(REPO_ROOT)}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.stack", description=__doc__.splitlines()[0])
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (default: %(default)s)")
+    parser.add_argument("--no-sandbox", action="store_true", help="do not start the Mailchimp sandbox")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help="run the whole product on loopback until Ctrl-C")
+    invoke = commands.add_parser("invoke", help="run one function with one event")
+    invoke.add_argument("logical_id", help="the function's logical id in the template, e.g. HealthFunction")
+    invoke.add_argument("event", help="event JSON file, or - for stdin")
+    env_file = commands.add_parser("env-file", help="the env-vars file for sam local (Docker)")
+    env_file.add_argument("--write", action="store_true", help=f"write {SAM_ENV_FILE.relative_to(REPO_ROOT)}")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    if arguments.command == "dev":
+        return run_dev(arguments.template, start_sandbox=not arguments.no_sandbox)
+    if arguments.command == "invoke":
+        return run_invoke(
+            arguments.template, arguments.logical_id, arguments.event, start_sandbox=not arguments.no_sandbox
+        )
+    return run_env_file(arguments.template, arguments.write)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""What ``make dev`` prints: the addresses, a ready-to-paste curl per route, what runs where."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from sandbox.stack.stack import LocalStack
+from sandbox.stack.template import ApiRoute, FunctionSpec
+
+
+def _sample_event(events_dir: Path, spec: FunctionSpec | None, route: ApiRoute) -> dict[str, Any] | None:
+    """An events/<function-folder>/*.json proxy event for this route, if the feature ships one."""
+    if spec is None or not (events_dir / spec.code_dir.name).is_dir():
+        return None
+    for path in sorted((events_dir / spec.code_dir.name).glob("*.json")):
+        try:
+            event = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        method_matches = route.method in ("ANY", str(event.get("httpMethod", "")).upper())
+        if method_matches and event.get("resource") == route.path:
+            return event
+    return None
+
+
+def curl_command(api_url: str, route: ApiRoute, sample: dict[str, Any] | None) -> str:
+    method = "GET" if route.method == "ANY" else route.method
+    path = re.sub(r"\{[^}]+\}", "example", route.path)
+    arguments = ["curl", "-i"]
+    if method != "GET":
+        arguments += ["-X", method]
+    body: str | None = None
+    content_type: str | None = None
+    if sample is not None:
+        path = str(sample.get("path") or path)
+        query = sample.get("queryStringParameters") or {}
+        if query:
+            path += "?" + urlencode(query)
+        if sample.get("body") and not sample.get("isBase64Encoded"):
+            body = str(sample["body"])
+        headers = {str(key).lower(): value for key, value in (sample.get("headers") or {}).items()}
+        content_type = headers.get("content-type")
+    elif method in ("POST", "PUT", "PATCH"):
+        body, content_type = "{}", "application/json"
+    arguments.append(api_url + path)
+    if content_type:
+        arguments += ["-H", f"Content-Type: {content_type}"]
+    if body is not None:
+        arguments += ["--data", body]
+    return shlex.join(arguments)
+
+
+def banner(stack: LocalStack, events_dir: Path, startup_seconds: float) -> str:
+    application = stack.application
+    lines = [
+        f"chimpbridge local stack is up ({startup_seconds:.1f} s) - template {stack.template.path.name}",
+        "",
+        f"  API (API Gateway REST)   {stack.api_url}",
+        f"  Mailchimp sandbox        {stack.sandbox_url or '(not started)'}",
+        f"  AWS (moto)               {stack.moto_url}",
+        "",
+        "Routes:",
+    ]
+    for route in sorted(application.routes, key=lambda item: (item.path, item.method)):
+        spec = application.functions.get(route.function_id)
+        lines.append(f"  {route.method:7} {route.path:32} -> {route.function_id}")
+        lines.append(f"      {curl_command(str(stack.api_url), route, _sample_event(events_dir, spec, route))}")
+    if not application.routes:
+        lines.append("  (none in the template yet)")
+    if application.sqs_sources:
+        lines += ["", "Queues polled:"]
+        for source in application.sqs_sources:
+            queue = stack.resource(source.queue_logical_id)
+            lines.append(f"  {source.queue_logical_id} -> {source.function_id} (batch {source.batch_size}) {queue.url}")
+    if stack.notes:
+        lines += ["", "Not emulated:"] + [f"  {note}" for note in stack.notes]
+    lines += [
+        "",
+        "Run any function:    make invoke FN=<LogicalId> EVENT=events/<folder>/<case>.json",
+        f"Look into AWS:       aws --endpoint-url {stack.moto_url} sqs list-queues",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)

@@ -4,7 +4,7 @@
 # look like the real ones (a Marketing key ends in "-<dc>") so that code parsing the data
 # centre out of a key works unchanged.
 MARKETING_API_KEY = "0123456789abcdef0123456789abcdef-us21"
-OAUTH_ACCESS_TOKEN = "sandbox-oauth-access-token"
+OAUTH_ACCESS_TOKEN = "sandbox-oauth-access-token"  # noqa: S105  (a public sandbox credential)
 OAUTH_SERVER_PREFIX = "us21"
 TRANSACTIONAL_API_KEY = "md-sandbox-0123456789abcdef"
 

@@ -1,0 +1,204 @@
+"""Compact storage of one audience's members, and the filtered/sorted views that paging reads.
+
+Every member has a slot. Status and last_changed of all members live in flat arrays (what
+filters and sorts read); a member written through the API also keeps its full document
+(and its cached JSON); a seeded member is generated from its slot until it is written.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.mailchimp.member_documents import (
+    ABSENT,
+    ARCHIVED,
+    STATUS_CODES,
+    STATUS_NAMES,
+    dump_member,
+    subscriber_hash,
+)
+from sandbox.mailchimp.seeding import SeededMembers, seeded_last_changed, seeded_statuses
+
+SORTABLE_FIELDS = ("last_changed", "timestamp_opt", "timestamp_signup")
+_MAX_CACHED_VIEWS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class MemberQuery:
+    """The filters and order of GET /lists/{id}/members. Timestamps are epoch seconds;
+    ``since_last_changed`` is inclusive and ``before_last_changed`` exclusive, so the two
+    split an audience without overlap or gap."""
+
+    status: int | None = None
+    since_last_changed: int | None = None
+    before_last_changed: int | None = None
+    unique_email_id: str | None = None
+    sort_field: str | None = None
+    descending: bool = False
+
+
+class MemberTable:
+    def __init__(self, list_id: str, base_url: str) -> None:
+        self.list_id = list_id
+        self.generated = SeededMembers(list_id, base_url)
+        self.merge_tags: list[str] = []
+        self.status_codes = bytearray()
+        self.last_changed = array("q")
+        self.slot_by_hash: dict[str, int] = {}
+        self.forgotten_hashes: set[str] = set()
+        # Slots in insertion order (the default order of the member list), without the
+        # permanently deleted ones.
+        self.order: list[int] = []
+        self._documents: dict[int, dict[str, Any]] = {}
+        self._json_cache: dict[int, str] = {}
+        self._views: dict[MemberQuery, list[int]] = {}
+        self._views_version = 0
+        self.version = 0
+
+    # -- reading ---------------------------------------------------------------------------
+    def find(self, member_hash: str) -> int | None:
+        return self.slot_by_hash.get(member_hash)
+
+    def document(self, slot: int) -> dict[str, Any]:
+        """The member's document. Written members return the stored dict: copy before changing."""
+        stored = self._documents.get(slot)
+        if stored is not None:
+            return stored
+        return self.generated.document(slot, self.status_codes[slot], self.last_changed[slot], self.merge_tags)
+
+    def json_text(self, slot: int) -> str:
+        cached = self._json_cache.get(slot)
+        if cached is not None:
+            return cached
+        stored = self._documents.get(slot)
+        if stored is None:
+            return self.generated.json_text(slot, self.status_codes[slot], self.last_changed[slot], self.merge_tags)
+        text = dump_member(stored)
+        self._json_cache[slot] = text
+        return text
+
+    def status_of(self, slot: int) -> str:
+        return STATUS_NAMES[self.status_codes[slot]]
+
+    def counts_by_status(self) -> dict[str, int]:
+        return {name: self.status_codes.count(code) for name, code in STATUS_CODES.items()}
+
+    def newest(self, limit: int) -> list[int]:
+        """The most recently added members still in the audience, newest first."""
+        newest: list[int] = []
+        for slot in reversed(self.order):
+            if self.status_codes[slot] != ARCHIVED:
+                newest.append(slot)
+                if len(newest) == limit:
+                    break
+        return newest
+
+    def select(self, query: MemberQuery) -> Sequence[int]:
+        """Slots matching the query, in the query's order. Cached until the next write, so
+        paging through a million members filters and sorts once."""
+        if query == MemberQuery() and ARCHIVED not in self.status_codes:
+            return self.order
+        if self._views_version != self.version:
+            self._views.clear()
+            self._views_version = self.version
+        view = self._views.get(query)
+        if view is None:
+            view = self._compute_view(query)
+            if len(self._views) >= _MAX_CACHED_VIEWS:
+                self._views.pop(next(iter(self._views)))
+            self._views[query] = view
+        return view
+
+    def _compute_view(self, query: MemberQuery) -> list[int]:
+        codes = self.status_codes
+        if query.status is None:
+            slots = [slot for slot in self.order if codes[slot] != ARCHIVED]
+        else:
+            wanted = query.status
+            slots = [slot for slot in self.order if codes[slot] == wanted]
+        changed = self.last_changed
+        if query.since_last_changed is not None:
+            since = query.since_last_changed
+            slots = [slot for slot in slots if changed[slot] >= since]
+        if query.before_last_changed is not None:
+            before = query.before_last_changed
+            slots = [slot for slot in slots if changed[slot] < before]
+        if query.unique_email_id is not None:
+            slots = [slot for slot in slots if self.document(slot)["unique_email_id"] == query.unique_email_id]
+        if query.sort_field == "last_changed":
+            slots.sort(key=changed.__getitem__, reverse=query.descending)
+        elif query.sort_field is not None:
+            field = query.sort_field
+            slots.sort(key=lambda slot: self.document(slot)[field] or "", reverse=query.descending)
+        elif query.descending:
+            slots.reverse()
+        return slots
+
+    # -- writing ---------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self.version += 1
+
+    def insert(self, member_hash: str, document: dict[str, Any], last_changed: int) -> int:
+        slot = len(self.status_codes)
+        self.status_codes.append(STATUS_CODES[document["status"]])
+        self.last_changed.append(last_changed)
+        self.slot_by_hash[member_hash] = slot
+        self.order.append(slot)
+        self._documents[slot] = document
+        self._changed()
+        return slot
+
+    def replace(self, slot: int, document: dict[str, Any], last_changed: int) -> None:
+        """Store a changed document (a seeded member becomes a written one here)."""
+        old_hash = self.document(slot)["id"]
+        if old_hash != document["id"]:
+            del self.slot_by_hash[old_hash]
+            self.slot_by_hash[document["id"]] = slot
+        self.status_codes[slot] = STATUS_CODES[document["status"]]
+        self.last_changed[slot] = last_changed
+        self._documents[slot] = document
+        self._json_cache.pop(slot, None)
+        self._changed()
+
+    def forget(self, slot: int) -> None:
+        """Permanent delete: the address may never be re-imported."""
+        member_hash = self.document(slot)["id"]
+        self.forgotten_hashes.add(member_hash)
+        del self.slot_by_hash[member_hash]
+        self.status_codes[slot] = ABSENT
+        self.order.remove(slot)
+        self._documents.pop(slot, None)
+        self._json_cache.pop(slot, None)
+        self._changed()
+
+    def add_merge_tag(self, tag: str, default_value: str) -> None:
+        self.merge_tags.append(tag)
+        for document in self._documents.values():
+            document["merge_fields"].setdefault(tag, default_value)
+        self._json_cache.clear()
+        self._changed()
+
+    def seed(self, count: int, rng: random.Random, now: int) -> int:
+        """Append ``count`` generated members; returns how many were added (an address that
+        is already a member or was forgotten is skipped)."""
+        first_slot = len(self.status_codes)
+        self.status_codes.extend(seeded_statuses(rng, count))
+        self.last_changed.extend(seeded_last_changed(rng, count, now))
+        email_of = self.generated.email
+        index = self.slot_by_hash
+        forgotten = self.forgotten_hashes
+        added: list[int] = []
+        for slot in range(first_slot, first_slot + count):
+            member_hash = subscriber_hash(email_of(slot))
+            if member_hash in index or member_hash in forgotten:
+                self.status_codes[slot] = ABSENT
+                continue
+            index[member_hash] = slot
+            added.append(slot)
+        self.order.extend(added)
+        self._changed()
+        return len(added)

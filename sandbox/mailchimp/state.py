@@ -1,0 +1,73 @@
+"""Everything the sandbox remembers between requests, behind one lock."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from sandbox.mailchimp.audiences import Audience
+from sandbox.mailchimp.constants import (
+    DEFAULT_LIST_ID,
+    DEFAULT_LIST_NAME,
+    MARKETING_API_KEY,
+    OAUTH_ACCESS_TOKEN,
+    TRANSACTIONAL_API_KEY,
+    VERIFIED_SENDING_DOMAINS,
+)
+
+# The outbox keeps the newest messages only, so a long-running local stack stays small.
+OUTBOX_LIMIT = 10_000
+KEY_KINDS = ("marketing", "oauth", "transactional")
+
+
+def default_keys() -> dict[str, set[str]]:
+    return {
+        "marketing": {MARKETING_API_KEY},
+        "oauth": {OAUTH_ACCESS_TOKEN},
+        "transactional": {TRANSACTIONAL_API_KEY},
+    }
+
+
+class SandboxState:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        # Reentrant: a handler holding it may call helpers that take it again.
+        self.lock = threading.RLock()
+        self.audiences: dict[str, Audience] = {}
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.rejects: dict[str, dict[str, Any]] = {}
+        self.outbox: deque[dict[str, Any]] = deque(maxlen=OUTBOX_LIMIT)
+        self.keys = default_keys()
+        self.verified_domains = set(VERIFIED_SENDING_DOMAINS)
+        self.rng = random.Random()
+        self._next_web_id = 100_001
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.audiences.clear()
+            self.add_audience(DEFAULT_LIST_ID, DEFAULT_LIST_NAME)
+            self.templates.clear()
+            self.rejects.clear()
+            self.outbox.clear()
+            self.keys = default_keys()
+
+    def add_audience(self, list_id: str, name: str) -> Audience:
+        with self.lock:
+            audience = Audience(id=list_id, name=name, base_url=self.base_url, web_id=self._next_web_id)
+            self._next_web_id += 1
+            self.audiences[list_id] = audience
+            return audience
+
+    def new_list_id(self) -> str:
+        while True:
+            candidate = f"{self.rng.getrandbits(40):010x}"
+            if candidate not in self.audiences:
+                return candidate
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())

@@ -8,4 +8,8 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "chimpbridge")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ChimpBridge")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-pytest_plugins: list[str] = ["tests.support.aws", "sandbox.stack.pytest_plugin"]
+pytest_plugins: list[str] = [
+    "tests.support.aws",
+    "sandbox.stack.pytest_plugin",
+    "sandbox.mailchimp.pytest_plugin",
+]

@@ -1,0 +1,86 @@
+"""A small client of the sandbox's control API, plus official SDK clients pointed at it.
+Used by the pytest fixtures, the benchmarks and the local stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mailchimp_marketing
+import mailchimp_transactional
+import requests
+
+from sandbox.mailchimp.constants import (
+    DEFAULT_LIST_ID,
+    MARKETING_API_KEY,
+    OAUTH_SERVER_PREFIX,
+    TRANSACTIONAL_API_KEY,
+)
+
+CONTROL_TIMEOUT_SECONDS = 120  # seeding a million members takes a few seconds
+
+
+class SandboxClient:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.marketing_url = f"{self.url}/3.0"
+        self.transactional_url = f"{self.url}/api/1.3"
+        self.marketing_api_key = MARKETING_API_KEY
+        self.transactional_api_key = TRANSACTIONAL_API_KEY
+        self.default_list_id = DEFAULT_LIST_ID
+        # One keep-alive session: control calls never count as API connections anyway.
+        self._session = requests.Session()
+
+    def _call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        response = self._session.request(
+            method, f"{self.url}/_sandbox{path}", json=body, params=params, timeout=CONTROL_TIMEOUT_SECONDS
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def outbox(self, *, to: str | None = None, tag: str | None = None, template: str | None = None) -> list[Any]:
+        """Accepted transactional messages, oldest first (see docs/sandbox.md for the shape)."""
+        filters = {name: value for name, value in (("to", to), ("tag", tag), ("template", template)) if value}
+        return list(self._call("GET", "/outbox", params=filters))
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/stats"))
+
+    def faults(self, **settings: Any) -> dict[str, Any]:
+        """Replace the fault settings; no arguments clears them."""
+        return dict(self._call("PUT", "/faults", settings))
+
+    def seed(self, list_id: str = DEFAULT_LIST_ID, count: int = 100, *, seed: int | None = None) -> dict[str, Any]:
+        """Add ``count`` generated members (an unknown list_id creates that audience)."""
+        body: dict[str, Any] = {"list_id": list_id, "count": count}
+        if seed is not None:
+            body["seed"] = seed
+        return dict(self._call("POST", "/seed", body))
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def set_keys(
+        self,
+        marketing: list[str] | None = None,
+        transactional: list[str] | None = None,
+        oauth: list[str] | None = None,
+    ) -> dict[str, list[str]]:
+        """Replace the accepted keys of the kinds given; reset() restores the defaults."""
+        kinds = {"marketing": marketing, "transactional": transactional, "oauth": oauth}
+        return dict(self._call("PUT", "/keys", {kind: keys for kind, keys in kinds.items() if keys is not None}))
+
+    def marketing_sdk(self, api_key: str = MARKETING_API_KEY, **config: Any) -> mailchimp_marketing.Client:
+        """The official Marketing SDK, pointed at the sandbox."""
+        client = mailchimp_marketing.Client()
+        client.set_config({"api_key": api_key, "server": OAUTH_SERVER_PREFIX, **config})
+        client.api_client.host = self.marketing_url
+        return client
+
+    def transactional_sdk(self, api_key: str = TRANSACTIONAL_API_KEY) -> mailchimp_transactional.Client:
+        """The official Transactional SDK, pointed at the sandbox."""
+        client = mailchimp_transactional.Client(api_key)
+        client.api_client.host = self.transactional_url
+        return client
+
+    def close(self) -> None:
+        self._session.close()

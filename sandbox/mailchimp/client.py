@@ -3,6 +3,7 @@ Used by the pytest fixtures, the benchmarks and the local stack."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import mailchimp_marketing
@@ -17,6 +18,16 @@ from sandbox.mailchimp.constants import (
 )
 
 CONTROL_TIMEOUT_SECONDS = 120  # seeding a million members takes a few seconds
+
+
+def sdk_error_body(error: Exception) -> dict[str, Any]:
+    """The error document carried by either SDK's ApiClientError. The Marketing SDK decodes
+    only ``application/json``, so a problem+json body arrives as text; the Transactional SDK
+    gives a dict."""
+    text = getattr(error, "text", None)
+    if isinstance(text, dict):
+        return text
+    return dict(json.loads(str(text)))
 
 
 class SandboxClient:

@@ -92,7 +92,13 @@ def local_parameter_values(
 ) -> dict[str, str]:
     """Local values for the template's parameters: the table above, then the environment
     variable, then ``explicit`` (tests), later ones winning."""
-    values = {name: make() for name, make in LOCAL_PARAMETER_VALUES.items() if name in declared_parameters}
+    values: dict[str, str] = {}
+    for name, make in LOCAL_PARAMETER_VALUES.items():
+        if name in declared_parameters:
+            try:
+                values[name] = make()
+            except ImportError:
+                continue  # sandbox absent: reported by name if something actually references it
     if use_environment:
         values.update(parse_parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_ENV, "")))
     values.update(explicit or {})

@@ -335,8 +335,14 @@ class LocalResources:
     def _ensure_secret(self, logical_id: str, seed: Callable[[], dict[str, Any]] | None) -> None:
         properties = self._properties(logical_id)
         physical = self.physical(logical_id)
+        seed_value = None
         if seed is not None:
-            secret_string = json.dumps(seed())
+            try:
+                seed_value = seed()
+            except ImportError as error:
+                self.notes.append(f"{logical_id}: not seeded, the Mailchimp sandbox is unavailable ({error})")
+        if seed_value is not None:
+            secret_string = json.dumps(seed_value)
         elif "SecretString" in properties:
             secret_string = str(properties["SecretString"])
         else:

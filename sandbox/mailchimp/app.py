@@ -55,6 +55,11 @@ class SandboxApp:
         self.control = ControlApi(self.state, self.traffic)
         self._stopping = stopping
 
+    def stop(self) -> None:
+        """Wake every request that latency or the timeout fault is holding."""
+        self._stopping.set()
+        self.traffic.release_held_requests()
+
     def handle(self, request: Request, connection: ConnectionInfo) -> Response:
         api = _api_of(request.path)
         try:
@@ -91,7 +96,7 @@ class SandboxApp:
                 self._stopping.wait(faults.latency_ms / 1000)
             decision = self.traffic.draw_fault()
         if decision.hang_seconds is not None:
-            self._stopping.wait(decision.hang_seconds)
+            self.traffic.hold(decision.hang_seconds)
             return Response(status=504, drop_connection=True)
         if decision.status is not None:
             return _error_response(api, decision.status)

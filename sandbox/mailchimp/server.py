@@ -185,7 +185,8 @@ class SandboxServer:
     def stop(self) -> None:
         if self._httpd is None:
             return
-        self._stopping.set()  # wakes requests held by latency or timeout faults
+        if self.app is not None:
+            self.app.stop()  # wakes requests held by latency or timeout faults
         self._httpd.shutdown()
         self._httpd.server_close()
         self._httpd.close_connections()

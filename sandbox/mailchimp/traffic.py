@@ -100,13 +100,27 @@ class Traffic:
         self._in_flight = 0
         self.faults = FaultSettings()
         self._rng = random.Random()
+        self._held_requests_release = threading.Event()
 
     def reset(self) -> None:
         with self._lock:
             self._counters = _Counters()
             self._generation += 1
             self.faults = FaultSettings()
-            # Requests still in flight finish after the reset; the cap keeps counting them.
+        # A request held by the timeout fault must not outlive the test that set the fault
+        # (it would keep a slot of the next test's connection cap).
+        self.release_held_requests()
+
+    def release_held_requests(self) -> None:
+        with self._lock:
+            self._held_requests_release.set()
+            self._held_requests_release = threading.Event()
+
+    def hold(self, seconds: float) -> None:
+        """Hold a request (the timeout fault) until ``seconds`` pass, the sandbox resets or stops."""
+        with self._lock:
+            release = self._held_requests_release
+        release.wait(seconds)
 
     def set_faults(self, settings: FaultSettings) -> None:
         with self._lock:

@@ -183,7 +183,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -206,7 +206,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             protocol=self.request_version,
         )
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        bound_host, bound_port = self.server.server_address[:2]
+        host = self.headers.get("Host") or f"{bound_host!s}:{bound_port}"
         response = self.server.gateway.handle(request, host)
         self.send_response(response.status)
         for name, value in response.headers:

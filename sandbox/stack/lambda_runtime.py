@@ -69,7 +69,7 @@ def _load_handler(handler_spec: str) -> Callable[[Any, LambdaContext], Any] | di
             "Runtime.HandlerNotFound",
             f"Handler '{function_name}' missing on module '{module_name}'",
         )
-    return handler
+    return handler  # type: ignore[no-any-return]  # whatever the module defines is the handler
 
 
 def _json_default(value: Any) -> Any:

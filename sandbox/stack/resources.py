@@ -234,7 +234,8 @@ class LocalResources:
                 self.notes.append(f"{logical_id}: {why}")
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(
+        session: Any = boto3.session.Session()  # Any: the stubs type client() per literal service name
+        return session.client(
             service,
             endpoint_url=self.moto_url,
             region_name=self.pseudo.region,

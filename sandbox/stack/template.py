@@ -186,7 +186,8 @@ class SamTemplate:
 
     def function_properties(self, logical_id: str) -> dict[str, Any]:
         properties = self.resources[logical_id].get("Properties") or {}
-        return merge_globals(dict(self.function_globals), dict(properties))
+        merged: dict[str, Any] = merge_globals(dict(self.function_globals), dict(properties))
+        return merged
 
     # -- the runnable view -----------------------------------------------------------------
     def application(self, resolver: IntrinsicResolver, stack_name: str) -> Application:

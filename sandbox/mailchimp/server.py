@@ -151,13 +151,15 @@ class SandboxServer:
         self._stopping = threading.Event()
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        self._bound_port: int | None = None
         self.app: SandboxApp | None = None
 
     @property
     def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the sandbox is not started")
-        return int(self._httpd.server_address[1])
+        """The bound port (kept after stop() so that logs and messages can still name it)."""
+        if self._bound_port is None:
+            raise RuntimeError("the sandbox was never started")
+        return self._bound_port
 
     @property
     def url(self) -> str:
@@ -170,6 +172,7 @@ class SandboxServer:
         self._stopping.clear()
         server_class = _Ipv6HttpServer if ":" in self.host else _HttpServer
         self._httpd = server_class((self.host, self.requested_port))
+        self._bound_port = int(self._httpd.server_address[1])
         self.app = SandboxApp(self.url, self._stopping)
         self._httpd.app = self.app
         self._thread = threading.Thread(

@@ -63,3 +63,13 @@ deploy: build
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# The local stack (docs/local-stack.md): API :3000, Mailchimp sandbox :4010, AWS/moto :5000.
+# Ports: CHIMPBRIDGE_API_PORT, SANDBOX_PORT, MOTO_PORT. Ctrl-C stops everything.
+dev: venv
+	$(VENV)/bin/python -m sandbox.stack dev
+
+# make invoke FN=<LogicalId> EVENT=<file>: uses a running `make dev` stack, else a temporary one.
+invoke: venv
+	@test -n "$(FN)" && test -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>" >&2; exit 2; }
+	$(VENV)/bin/python -m sandbox.stack invoke $(FN) $(EVENT)

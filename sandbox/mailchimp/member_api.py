@@ -26,6 +26,8 @@ from sandbox.mailchimp.projection import parse_paths, project
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 MAX_BATCH_MEMBERS = 500
+# Batch results use the older, smaller member shape ("List Members_5" in the spec).
+_NOT_IN_BATCH_RESULTS = ("contact_id", "full_name", "web_id", "consents_to_one_to_one_messaging", "source")
 
 
 def member_hash(reference: str) -> str:
@@ -195,7 +197,7 @@ def batch_subscribe(audience: Audience, body: dict[str, Any], now: int) -> dict[
             message = error.detail if error.errors is None else f"{error.detail} {error.errors}"
             errors.append({"email_address": address, "error": message, "error_code": code})
             continue
-        (created if was_created else updated).append(document)
+        (created if was_created else updated).append(_batch_result_member(document))
     return {
         "new_members": created,
         "updated_members": updated,
@@ -205,6 +207,12 @@ def batch_subscribe(audience: Audience, body: dict[str, Any], now: int) -> dict[
         "error_count": len(errors),
         "_links": [{"rel": "self", "href": f"{audience.base_url}/3.0/lists/{audience.id}", "method": "GET"}],
     }
+
+
+def _batch_result_member(document: dict[str, Any]) -> dict[str, Any]:
+    member = {key: value for key, value in document.items() if key not in _NOT_IN_BATCH_RESULTS}
+    member["location"] = {key: value for key, value in document["location"].items() if key != "region"}
+    return member
 
 
 def _batch_member(

@@ -1,0 +1,124 @@
+"""The sandbox's page at ``/`` in headless Chromium (skipped where /usr/bin/chromium is absent).
+A screenshot is kept under test-artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import mailchimp_marketing
+import mailchimp_transactional
+import pytest
+
+from sandbox.mailchimp import DEFAULT_LIST_ID
+from sandbox.mailchimp.client import SandboxClient
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"headless Chromium not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (only when Chromium exists)
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    opened = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield opened
+    opened.close()
+
+
+def test_the_page_shows_member_counts_by_status_for_each_audience(
+    sandbox: SandboxClient, marketing: mailchimp_marketing.Client, page: Any
+) -> None:
+    # Given
+    sandbox.seed(DEFAULT_LIST_ID, 1000, seed=5)
+    sandbox.seed("webaudienc", 30, seed=6)
+    expected = marketing.lists.get_list(DEFAULT_LIST_ID)["stats"]
+
+    # When
+    page.goto(sandbox.url)
+
+    # Then
+    row = page.locator(f'[data-testid="audiences"] tr[data-list-id="{DEFAULT_LIST_ID}"]')
+    assert row.locator('[data-status="subscribed"]').inner_text() == str(expected["member_count"])
+    assert row.locator('[data-status="unsubscribed"]').inner_text() == str(expected["unsubscribe_count"])
+    assert page.locator('[data-testid="audiences"] tr[data-list-id="webaudienc"]').count() == 1
+
+
+def test_the_page_lists_the_newest_members_first(
+    sandbox: SandboxClient, marketing: mailchimp_marketing.Client, unique_email: Callable[[str], str], page: Any
+) -> None:
+    # Given
+    sandbox.seed(DEFAULT_LIST_ID, 100)
+    newest = unique_email("newest")
+    marketing.lists.add_list_member(
+        DEFAULT_LIST_ID, {"email_address": newest, "status": "pending", "merge_fields": {"FNAME": "Nia"}}
+    )
+
+    # When
+    page.goto(sandbox.url)
+
+    # Then
+    first_row = page.locator(f'[data-testid="members-{DEFAULT_LIST_ID}"] tbody tr').first
+    assert newest in first_row.inner_text()
+    assert "pending" in first_row.inner_text()
+
+
+def test_the_page_renders_each_outbox_email_and_a_screenshot_is_kept(
+    sandbox: SandboxClient,
+    marketing: mailchimp_marketing.Client,
+    transactional: mailchimp_transactional.Client,
+    unique_email: Callable[[str], str],
+    page: Any,
+) -> None:
+    # Given
+    sandbox.seed(DEFAULT_LIST_ID, 500, seed=9)
+    to, blocked = unique_email("reader"), unique_email("blocked")
+    transactional.rejects.add({"email": blocked})
+    transactional.messages.send(
+        {
+            "message": {
+                "from_email": "hello@example.org",
+                "from_name": "Chimpbridge",
+                "subject": "Welcome *|FNAME|*",
+                "html": "<h1>Welcome *|FNAME|*</h1><p>Thanks for signing up.</p>",
+                "to": [{"email": to}, {"email": blocked}],
+                "global_merge_vars": [{"name": "FNAME", "content": "Ann"}],
+                "tags": ["welcome"],
+            }
+        }
+    )
+
+    # When
+    page.goto(sandbox.url)
+
+    # Then
+    message = page.locator('[data-testid="message"]').first
+    assert message.locator('[data-testid="subject"]').inner_text() == "Welcome Ann"
+    assert "rejected" in message.inner_text()
+    assert page.frame_locator('[data-testid="message"] iframe').first.locator("h1").inner_text() == "Welcome Ann"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sandbox-web.png"), full_page=True)
+    assert (ARTIFACTS / "sandbox-web.png").stat().st_size > 0

@@ -3,7 +3,8 @@
 dev     the whole product on loopback, in the foreground, until Ctrl-C.
 invoke  one function, one event, result as JSON on stdout (logs on stderr). Uses the dev stack
         when one answers on the configured ports, else starts moto and the sandbox for the run.
-env-file  print (or --write) local/sam-env.json for `sam local ... --env-vars` users.
+env-file  print (or --write) .local-stack/sam-env.json for `sam local ... --env-vars` users;
+        dev writes it at every start.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.stack.cli_output import banner
-from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render
+from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render, write
 from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url, bind_host
 from sandbox.stack.services import moto_answers, sandbox_answers
 from sandbox.stack.stack import LocalStack
@@ -45,6 +46,8 @@ def run_dev(template: Path, start_sandbox: bool) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     with LocalStack(template, start_sandbox=start_sandbox) as stack:
         _write_line(banner(stack, REPO_ROOT / "events", time.monotonic() - started))
+        env_file = write(template)
+        _write_line(f"sam local users (Docker): --env-vars {env_file.relative_to(REPO_ROOT)}")
         stop_requested.wait()
         _write_line("\nStopping the local stack...")
     _write_line("Stopped.")
@@ -87,14 +90,11 @@ def run_invoke(template: Path, logical_id: str, event_path: str, start_sandbox: 
     return 0
 
 
-def run_env_file(template: Path, write: bool) -> int:
-    text = render(template)
-    if write:
-        SAM_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
-        SAM_ENV_FILE.write_text(text, encoding="utf-8")
-        _write_line(f"wrote {SAM_ENV_FILE.relative_to(REPO_ROOT)}")
+def run_env_file(template: Path, destination: Path | None) -> int:
+    if destination is None:
+        sys.stdout.write(render(template))
     else:
-        sys.stdout.write(text)
+        _write_line(f"wrote {write(template, destination)}")
     return 0
 
 
@@ -108,7 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("logical_id", help="the function's logical id in the template, e.g. HealthFunction")
     invoke.add_argument("event", help="event JSON file, or - for stdin")
     env_file = commands.add_parser("env-file", help="the env-vars file for sam local (Docker)")
-    env_file.add_argument("--write", action="store_true", help=f"write {SAM_ENV_FILE.relative_to(REPO_ROOT)}")
+    env_file.add_argument(
+        "--write",
+        nargs="?",
+        type=Path,
+        const=SAM_ENV_FILE,
+        metavar="PATH",
+        help=f"write the file (default {SAM_ENV_FILE.relative_to(REPO_ROOT)}) instead of printing it",
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 

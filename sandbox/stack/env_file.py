@@ -1,7 +1,8 @@
 """The env-vars file for ``sam local invoke`` / ``sam local start-api`` users who have Docker.
 
-Generated from the template so it cannot drift (a test compares the committed file with a fresh
-generation). Functions in containers reach the stack on the host through host.docker.internal.
+``make dev`` writes it at every start, from the template it runs, so it cannot drift from
+template.yaml (and is not committed: .local-stack/ is ignored). Functions in containers reach
+the stack on the host through host.docker.internal.
 SAM applies only variables the template declares for a function; the "Parameters" block holds
 the overrides every function gets, the per-function blocks the template's own variables
 resolved to the local resource names that ``make dev`` creates.
@@ -25,7 +26,7 @@ from sandbox.stack.resources import LocalResources
 from sandbox.stack.template import SamTemplate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAM_ENV_FILE = REPO_ROOT / "local" / "sam-env.json"
+SAM_ENV_FILE = REPO_ROOT / ".local-stack" / "sam-env.json"
 DOCKER_HOST = "host.docker.internal"
 # Only what points a function at the local services; credentials and region come from sam itself.
 _SHARED_VARIABLES = ("MAILCHIMP_API_URL", "MANDRILL_API_URL", "AWS_ENDPOINT_URL")
@@ -36,8 +37,7 @@ def sam_env_vars(template_path: Path) -> dict[str, Any]:
     sandbox_url = f"http://{DOCKER_HOST}:{SANDBOX_PORT.default}"
     moto_url = f"http://{DOCKER_HOST}:{MOTO_PORT.default}"
     declared = template.document.get("Parameters") or {}
-    # Only the committed table, never the caller's CHIMPBRIDGE_PARAMETER_OVERRIDES: the file is checked in.
-    parameters = resolve_parameters(template.document, local_parameter_values(declared, use_environment=False))
+    parameters = resolve_parameters(template.document, local_parameter_values(declared))
     resources = LocalResources(template, PseudoParameters(stack_name=LOCAL_STACK_NAME), parameters, moto_url)
     application = template.application(resources.resolver, LOCAL_STACK_NAME)
     overrides = function_overrides(sandbox_url, moto_url)
@@ -49,3 +49,9 @@ def sam_env_vars(template_path: Path) -> dict[str, Any]:
 
 def render(template_path: Path) -> str:
     return json.dumps(sam_env_vars(template_path), indent=2) + "\n"
+
+
+def write(template_path: Path, destination: Path = SAM_ENV_FILE) -> Path:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_text(render(template_path), encoding="utf-8")
+    return destination

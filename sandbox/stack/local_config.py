@@ -70,6 +70,7 @@ SECRET_SEEDS: Mapping[str, Callable[[], dict[str, Any]]] = {
     "MailchimpSecret": lambda: {"api_key": _mailchimp_sandbox().MARKETING_API_KEY},
     "MandrillSecret": lambda: {"api_key": _mailchimp_sandbox().TRANSACTIONAL_API_KEY},
     "HookKeysSecret": lambda: {"registration_hook_keys": ["local-hook-key"]},
+    "SignupFormSecret": lambda: {"form_token_key": "local-signup-form-token-key"},
 }
 
 
@@ -87,8 +88,6 @@ def parse_parameter_overrides(text: str) -> dict[str, str]:
 def local_parameter_values(
     declared_parameters: Mapping[str, Any],
     explicit: Mapping[str, str] | None = None,
-    *,
-    use_environment: bool = True,
 ) -> dict[str, str]:
     """Local values for the template's parameters: the table above, then the environment
     variable, then ``explicit`` (tests), later ones winning."""
@@ -99,8 +98,7 @@ def local_parameter_values(
                 values[name] = make()
             except ImportError:
                 continue  # sandbox absent: reported by name if something actually references it
-    if use_environment:
-        values.update(parse_parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_ENV, "")))
+    values.update(parse_parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_ENV, "")))
     values.update(explicit or {})
     return values
 

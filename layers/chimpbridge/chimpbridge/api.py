@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from chimpbridge import settings
-from chimpbridge.errors import ConfigurationError, InvalidRequest, Rejected, Unauthorized, UpstreamError
+from chimpbridge.errors import Busy, ConfigurationError, InvalidRequest, Rejected, Unauthorized, UpstreamError
 from chimpbridge.observability import count, logger
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -71,6 +71,12 @@ def create_app(*, cors_headers: list[str] | None = None) -> APIGatewayRestResolv
     def rejected(exc: Rejected) -> Response[str]:
         return problem(422, exc.kind, HTTPStatus(422).phrase, exc.message, **exc.extra)
 
+    def busy(exc: Busy) -> Response[str]:
+        # 429 is what webhook senders (Ory Kratos among them) retry after a pause.
+        return problem(
+            429, "busy", "Too Many Requests", exc.message, headers={"Retry-After": str(exc.retry_after_seconds)}
+        )
+
     def upstream(exc: UpstreamError) -> Response[str]:
         logger.error("upstream failure", extra={"error": str(exc), "transient": exc.transient})
         status = 503 if exc.transient else 502
@@ -97,6 +103,7 @@ def create_app(*, cors_headers: list[str] | None = None) -> APIGatewayRestResolv
     app.exception_handler(InvalidRequest)(invalid_request)
     app.exception_handler(Unauthorized)(unauthorized)
     app.exception_handler(Rejected)(rejected)
+    app.exception_handler(Busy)(busy)
     app.exception_handler(UpstreamError)(upstream)
     app.exception_handler(ConfigurationError)(misconfigured)
     app.exception_handler(Exception)(unexpected)

@@ -52,6 +52,15 @@ class Rejected(ChimpBridgeError):
         self.extra = extra
 
 
+class Busy(ChimpBridgeError):
+    """The same request is being handled right now; the caller should try again shortly."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_seconds = retry_after_seconds
+
+
 def is_transient_status(status: int | None) -> bool:
     """Whether an upstream status can succeed later: no answer at all, 429, or any 5xx."""
     return status is None or status == 429 or status >= 500

@@ -8,10 +8,11 @@ first invocation with a message that names it (never its value).
 from __future__ import annotations
 
 import functools
+import json
 import os
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chimpbridge.errors import ConfigurationError
 
@@ -106,3 +107,101 @@ class ApiSettings(EnvModel):
     allowed_origins: list[str] = Field(alias="ALLOWED_ORIGINS", default_factory=list)
 
     _split = field_validator("allowed_origins", mode="before")(_comma_list)
+
+
+# ---------------------------------------------------------------- registration hook and emails
+class EmailFlow(BaseModel):
+    """Which email one hook (``POST /hooks/<name>``) sends: the bundle's own template files
+    (``template``: ``<name>.html`` + ``<name>.txt`` in chimpbridge/templates) or a template
+    stored in Mandrill (``mandrill_template``, sent with ``messages/send-template``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    mandrill_template: str | None = Field(default=None, min_length=1, max_length=200)
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    merge_language: Literal["handlebars", "mailchimp"] = "handlebars"
+    tags: list[str] = Field(default_factory=list, max_length=5)
+
+    @model_validator(mode="after")
+    def _one_template(self) -> EmailFlow:
+        if (self.template is None) == (self.mandrill_template is None):
+            raise ValueError("set exactly one of template (bundle files) or mandrill_template")
+        if self.template is not None and self.subject is None:
+            raise ValueError("a bundle template needs a subject")
+        return self
+
+
+DEFAULT_EMAIL_FLOWS = '{"registration": {"template": "welcome", "subject": "Welcome to {{product_name}}"}}'
+HOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+
+
+def _json_object(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+    return value
+
+
+def _default_flows() -> dict[str, EmailFlow]:
+    return {name: EmailFlow.model_validate(flow) for name, flow in json.loads(DEFAULT_EMAIL_FLOWS).items()}
+
+
+class EmailFlowSettings(EnvModel):
+    """``EMAIL_FLOWS``: hook name -> :class:`EmailFlow`, as JSON. Read by the hook (which names
+    exist) and by the sender (what to send), so both always agree."""
+
+    flows: dict[Annotated[str, Field(pattern=HOOK_NAME_PATTERN)], EmailFlow] = Field(
+        alias="EMAIL_FLOWS", default_factory=_default_flows, min_length=1
+    )
+
+    _parse = field_validator("flows", mode="before")(_json_object)
+
+
+class IdempotencySettings(EnvModel):
+    """The Powertools idempotency table (key ``id``, TTL ``expiration``)."""
+
+    table_name: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+class HookSettings(EnvModel):
+    """The registration hook: who may call it, where emails (and opted-in signups) are queued."""
+
+    keys_secret_arn: str = Field(alias="HOOK_KEYS_SECRET_ARN")
+    # Kratos' api_key auth sends the key in a header of the operator's choosing; basic_auth
+    # always uses Authorization.
+    auth_header: str = Field(alias="HOOK_AUTH_HEADER", default="Authorization", min_length=1)
+    email_queue_url: str = Field(alias="EMAIL_QUEUE_URL")
+    # Seconds a (hook, identity, flow) is remembered by the hook; the sender remembers longer.
+    dedupe_seconds: int = Field(alias="HOOK_DEDUPE_SECONDS", default=86_400, ge=60)
+    # A boolean trait (``traits.<name>``, dotted one level deep) that also subscribes the person.
+    newsletter_trait: str | None = Field(alias="NEWSLETTER_OPT_IN_TRAIT", default=None, max_length=100)
+    signup_queue_url: str | None = Field(alias="SIGNUP_QUEUE_URL", default=None)
+    list_id: str | None = Field(alias="MAILCHIMP_LIST_ID", default=None)
+
+    @model_validator(mode="after")
+    def _opt_in_needs_a_queue(self) -> HookSettings:
+        if self.newsletter_trait and not (self.signup_queue_url and self.list_id):
+            raise ValueError("NEWSLETTER_OPT_IN_TRAIT needs SIGNUP_QUEUE_URL and MAILCHIMP_LIST_ID")
+        return self
+
+
+class EmailSettings(EnvModel):
+    """The email sender: who the email is from, how hard it retries, how long it remembers."""
+
+    from_email: str = Field(alias="EMAIL_FROM_ADDRESS", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    from_name: str = Field(alias="EMAIL_FROM_NAME", default="", max_length=100)
+    reply_to: str | None = Field(alias="EMAIL_REPLY_TO", default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # Records of one batch sent at once; keep concurrency x MaximumConcurrency within the account's limits.
+    send_concurrency: int = Field(alias="EMAIL_SEND_CONCURRENCY", default=5, ge=1, le=10)
+    # A failed record is retried after base * 2^(receives - 1) seconds (with jitter), at most max.
+    retry_base_seconds: int = Field(alias="EMAIL_RETRY_BASE_DELAY_SECONDS", default=10, ge=0, le=900)
+    retry_max_seconds: int = Field(alias="EMAIL_RETRY_MAX_DELAY_SECONDS", default=900, ge=0, le=43_200)
+    queue_url: str | None = Field(alias="EMAIL_QUEUE_URL", default=None)
+    # How long a sent email is remembered: longer than a message can live in queue + DLQ.
+    dedupe_days: int = Field(alias="EMAIL_DEDUPE_DAYS", default=30, ge=1, le=365)
+    # Mandrill took the send but its answer was lost (read timeout): "skip" never risks a second
+    # email, "resend" never risks a missing one. See README, "Exactly once".
+    on_uncertain_send: Literal["skip", "resend"] = Field(alias="EMAIL_ON_UNCERTAIN_SEND", default="skip")

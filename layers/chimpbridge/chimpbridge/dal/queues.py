@@ -13,3 +13,21 @@ def send(queue_url: str, message: BaseModel, *, delay_seconds: int = 0) -> str:
         QueueUrl=queue_url, MessageBody=message.model_dump_json(exclude_none=True), DelaySeconds=delay_seconds
     )
     return response["MessageId"]
+
+
+def change_visibility(queue_url: str, delays: dict[str, int]) -> int:
+    """Hide received messages (receipt handle -> seconds) for a while; returns how many the
+    queue refused (the message was already deleted, or the handle expired)."""
+    handles = list(delays.items())
+    refused = 0
+    for start in range(0, len(handles), 10):  # SQS batches hold at most 10 entries
+        chunk = handles[start : start + 10]
+        response = aws.sqs().change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                for index, (handle, seconds) in enumerate(chunk)
+            ],
+        )
+        refused += len(response.get("Failed", []))
+    return refused

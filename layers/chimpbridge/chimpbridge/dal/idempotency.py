@@ -1,0 +1,76 @@
+"""Powertools Idempotency on the ``IDEMPOTENCY_TABLE`` (key ``id``, TTL ``expiration``).
+
+``once(...)`` wraps a function of one pydantic model so that, for a given key taken from that
+model, it runs to completion at most once while the record lives; repeats get the stored
+result back. Each wrapped function gets its own persistence layer: Powertools configures a
+layer for the first function that uses it, and a shared one would mix their settings.
+
+Keys are prefixed with a stable name (``key_prefix``), not the Lambda function's name and
+module path Powertools uses by default, so renaming a function or moving code never forgets
+what was already done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from chimpbridge.dal import aws
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+
+def once(
+    function: Callable[..., ResultT],
+    *,
+    table_name: str,
+    key_prefix: str,
+    data_keyword: str,
+    key_path: str,
+    result_model: type[ResultT],
+    expires_after_seconds: int,
+    payload_validation_path: str = "",
+    on_repeat: Callable[[ResultT], ResultT] | None = None,
+) -> tuple[Callable[..., ResultT], IdempotencyConfig]:
+    """``function`` made idempotent on ``key_path`` (JMESPath into the ``data_keyword`` model).
+
+    Returns the wrapped function and its config (register the Lambda context on it at every
+    invocation, so an attempt cut short by a timeout stops counting as "in progress" once the
+    invocation is over). ``on_repeat`` adjusts a result served from the table.
+    """
+    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415 - boto3 underneath; see dal/aws.py
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import (  # noqa: PLC0415
+        PydanticSerializer,
+    )
+
+    def repeated(response: Any, idempotent_data: DataRecord) -> Any:
+        return on_repeat(response) if on_repeat is not None else response
+
+    config = IdempotencyConfig(
+        event_key_jmespath=key_path,
+        payload_validation_jmespath=payload_validation_path,
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=expires_after_seconds,
+        hash_function="sha256",
+        response_hook=repeated,
+    )
+    store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.dynamodb())
+    wrapped = idempotent_function(
+        function,
+        data_keyword_argument=data_keyword,
+        persistence_store=store,
+        config=config,
+        output_serializer=PydanticSerializer(model=result_model),
+        key_prefix=key_prefix,
+    )
+    return wrapped, config

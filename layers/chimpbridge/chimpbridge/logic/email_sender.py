@@ -1,0 +1,201 @@
+"""Sending one queued email through Mandrill, exactly once.
+
+The send runs inside Powertools Idempotency, keyed by the message's idempotency key (hook,
+identity, flow): an SQS redelivery, a re-drive from the DLQ or a second hook delivery finds
+the stored outcome and sends nothing.
+
+Outcomes, per Mandrill's per-recipient ``status`` (an HTTP 200 is not a delivery):
+
+* ``sent``: a recipient is ``sent``, ``queued`` or ``scheduled``.
+* ``rejected``: every recipient is ``rejected`` or ``invalid``. Permanent: logged with the
+  reason, counted (``EmailRejected``, alarmed in the template), stored, never retried.
+* an exception: 429, 5xx, connection failures, and configuration problems (bad key, unknown
+  template). Nothing is stored, so the record is retried through the queue and, after
+  ``maxReceiveCount``, kept in the DLQ for a re-drive.
+* ``uncertain``: Mandrill may have sent it but the answer was lost (a read timeout; POSTs are
+  not retried by the transport). Mandrill has no idempotency key, so a resend could be a second
+  email. With ``EMAIL_ON_UNCERTAIN_SEND=skip`` (default) the outcome is stored and not resent,
+  counted as ``EmailSendUncertain`` (alarmed); ``resend`` retries it like a 5xx instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from chimpbridge import clients, settings
+from chimpbridge.dal import idempotency, queues
+from chimpbridge.errors import Busy, ConfigurationError, MandrillApiError
+from chimpbridge.logic import email_content
+from chimpbridge.models.email import (
+    SEND_PERMANENT_STATUSES,
+    SEND_SUCCESS_STATUSES,
+    EmailMessage,
+    RecipientResult,
+    SendOutcome,
+)
+from chimpbridge.observability import count, logger
+from chimpbridge.transport import remaining_invocation_seconds
+
+SECONDS_PER_DAY = 86_400
+
+
+def send(message: EmailMessage) -> SendOutcome:
+    """Send ``message`` unless it was sent (or permanently rejected) before. Raises when it
+    should be tried again later."""
+    config = settings.load(settings.EmailSettings)
+    table = settings.load(settings.IdempotencySettings).table_name
+    send_once = _send_once(table, config.dedupe_days * SECONDS_PER_DAY)
+    try:
+        outcome = send_once(message=message)
+    except Exception as error:
+        _raise_domain_error(error)
+        raise
+    _report(message, outcome)
+    return outcome
+
+
+def _deliver(*, message: EmailMessage) -> SendOutcome:
+    config = settings.load(settings.EmailSettings)
+    flows = settings.load(settings.EmailFlowSettings).flows
+    flow = flows.get(message.hook)
+    if flow is None:
+        raise ConfigurationError(f"EMAIL_FLOWS has no hook {message.hook!r} (queued by an older configuration?)")
+    request = email_content.build(message, flow, config)
+    messages_api = clients.transactional().messages
+    call = messages_api.send_template if request.template_name is not None else messages_api.send
+    try:
+        results = call(request.body())
+    except MandrillApiError as error:
+        if _answer_lost(error) and config.on_uncertain_send == "skip":
+            return SendOutcome(outcome="uncertain", api_call=request.api_call)
+        raise
+    return _outcome(results, request.api_call)
+
+
+def _answer_lost(error: MandrillApiError) -> bool:
+    """The request reached Mandrill but no answer came back in time: it may have been sent."""
+    return error.status is None and error.summary == "ReadTimeout"
+
+
+def _outcome(results: Any, api_call: Any) -> SendOutcome:
+    if not isinstance(results, list) or not results:
+        raise MandrillApiError("mandrill", 200, "no per-recipient results in the answer")
+    recipients = [
+        RecipientResult(
+            status=str(item.get("status") or "unknown"),
+            reject_reason=item.get("reject_reason") or None,
+            mandrill_id=item.get("_id"),
+        )
+        for item in results
+        if isinstance(item, dict)
+    ]
+    statuses = {recipient.status for recipient in recipients}
+    if statuses and statuses <= SEND_PERMANENT_STATUSES:
+        return SendOutcome(outcome="rejected", recipients=recipients, api_call=api_call)
+    unknown = statuses - SEND_SUCCESS_STATUSES - SEND_PERMANENT_STATUSES
+    if unknown:
+        # Mandrill took it; resending could be a second email. Say so, and treat it as sent.
+        logger.warning("unknown Mandrill recipient status", extra={"statuses": sorted(unknown)})
+    return SendOutcome(outcome="sent", recipients=recipients, api_call=api_call)
+
+
+def _report(message: EmailMessage, outcome: SendOutcome) -> None:
+    context = {
+        "hook": message.hook,
+        "identity_id": str(message.identity_id),
+        "idempotency_key": message.idempotency_key,
+        "outcome": outcome.outcome,
+    }
+    if outcome.duplicate:
+        count("EmailDuplicateSkipped")
+        logger.info("email already handled; not sent again", extra=context)
+    elif outcome.outcome == "sent":
+        count("EmailSent")
+        logger.info("email sent", extra={**context, "statuses": [r.status for r in outcome.recipients]})
+    elif outcome.outcome == "rejected":
+        count("EmailRejected")
+        logger.warning("email rejected by Mandrill; not retried", extra={**context, "reasons": outcome.reject_reasons})
+    else:
+        count("EmailSendUncertain")
+        logger.error(
+            "Mandrill's answer was lost: the email may or may not have been sent; not resent "
+            "(check Mandrill's activity for the metadata idempotency_key)",
+            extra=context,
+        )
+
+
+class _InvocationClock:
+    """See registration_hook._InvocationClock: the time left in this invocation."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        remaining = remaining_invocation_seconds()
+        return max(1, int(remaining * 1000)) if remaining is not None else 60_000
+
+
+def _as_duplicate(outcome: SendOutcome) -> SendOutcome:
+    return outcome.model_copy(update={"duplicate": True})
+
+
+@functools.cache
+def _send_once(table_name: str, expires_after: int) -> Callable[..., SendOutcome]:
+    send_once, config = idempotency.once(
+        _deliver,
+        table_name=table_name,
+        key_prefix="email-send",
+        data_keyword="message",
+        key_path="idempotency_key",
+        result_model=SendOutcome,
+        expires_after_seconds=expires_after,
+        on_repeat=_as_duplicate,
+    )
+    config.register_lambda_context(_InvocationClock())  # type: ignore[arg-type]
+    return send_once
+
+
+def _raise_domain_error(error: Exception) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - see dal/idempotency.py
+        IdempotencyAlreadyInProgressError,
+    )
+
+    if isinstance(error, IdempotencyAlreadyInProgressError):
+        raise Busy("another attempt is sending this email right now") from None
+
+
+# ---------------------------------------------------------------- retries through the queue
+class RetryLater(BaseModel):
+    """A record to leave on the queue, and how often it was received so far."""
+
+    receipt_handle: str
+    receive_count: int = 1
+
+
+def retry_delay(receive_count: int, base_seconds: int, max_seconds: int) -> int:
+    """Exponential backoff with jitter: about base * 2^(n-1) seconds, never above max."""
+    ceiling = min(max_seconds, base_seconds * 2 ** max(0, receive_count - 1))
+    return int(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not secrecy
+
+
+def back_off(records: Sequence[RetryLater]) -> None:
+    """Hide failed records for a growing delay, instead of the queue's fixed visibility
+    timeout, so a Mandrill hiccup is retried in seconds and an outage is not hammered."""
+    config = settings.load(settings.EmailSettings)
+    if not records or config.queue_url is None:
+        return
+    delays = {
+        record.receipt_handle: retry_delay(record.receive_count, config.retry_base_seconds, config.retry_max_seconds)
+        for record in records
+    }
+    failed = queues.change_visibility(config.queue_url, delays)
+    if failed:
+        logger.warning("some retries keep the queue's visibility timeout", extra={"count": failed})
+
+
+def clear() -> None:
+    """Forget the idempotent wrapper (tests that switch tables call this)."""
+    _send_once.cache_clear()
+    email_content.bundle_template.cache_clear()

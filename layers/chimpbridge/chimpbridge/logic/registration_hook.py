@@ -1,0 +1,231 @@
+"""``POST /hooks/<name>``: accept a web hook from Ory Kratos and queue its email.
+
+Order matters: authenticate first (a wrong key learns nothing, not even which hooks exist or
+what the body should look like), then validate, then deduplicate, then queue. Nothing calls
+Mandrill here; the email sender does, from the queue.
+
+Deduplication, so that however often Kratos retries (up to 3 attempts, same
+``Ory-Webhook-Trigger-ID``) one email is queued:
+
+1. per trigger id (when Kratos sends one): a repeat gets the first answer back; the same
+   trigger id with another identity or flow is refused;
+2. per (hook, identity, flow): a second delivery of the same registration under another
+   trigger id is also answered from the first.
+
+Both are Powertools Idempotency records. The queued message carries the (hook, identity,
+flow) key, and the sender is idempotent on it too: that is what makes the email exactly-once
+even when SQS delivers a message twice.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ValidationError
+
+from chimpbridge import settings
+from chimpbridge.dal import idempotency, queues
+from chimpbridge.errors import Busy, FieldError, InvalidRequest, Rejected
+from chimpbridge.logic import hook_keys
+from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
+from chimpbridge.models.hooks import MAX_BODY_BYTES, NIL_IDENTITY_ID, HookAccepted, HookDelivery, HookRequest
+from chimpbridge.models.signup import QueuedSignup, Signup
+from chimpbridge.observability import count, logger
+from chimpbridge.secrets import HookKeys, get_secret
+from chimpbridge.transport import remaining_invocation_seconds
+
+PRE_PERSIST_MESSAGE = (
+    "The identity id is the all-zero UUID: Kratos ran this web_hook before the identity was stored. "
+    "Configure it under selfservice.flows.registration.after (and after.<method>.hooks for each "
+    "method that has its own list, such as password and oidc) with response.ignore: true, so it "
+    "runs after the identity is persisted and never blocks a registration."
+)
+
+
+class HookIntake(BaseModel):
+    """What one accepted delivery puts on the queues."""
+
+    trigger_id: str | None
+    message: EmailMessage
+    signup: QueuedSignup | None = None
+
+
+def accept(delivery: HookDelivery) -> HookAccepted:
+    """Authenticate, validate and queue one delivery; repeats are answered from the first."""
+    config = settings.load(settings.HookSettings)
+    hook_keys.verify(
+        delivery.credential.get_secret_value() if delivery.credential else None,
+        get_secret(config.keys_secret_arn, HookKeys).accepted_keys,
+    )
+    flows = settings.load(settings.EmailFlowSettings).flows
+    if delivery.hook not in flows:
+        raise Rejected(
+            "hook-not-configured",
+            f"No email is configured for the hook {delivery.hook!r}. Configured hooks: {', '.join(sorted(flows))}.",
+        )
+    request = _parse(delivery.body)
+    if request.identity_id == NIL_IDENTITY_ID:
+        count("HookMisconfigured")
+        logger.warning("hook called before the identity was stored", extra={"hook": delivery.hook})
+        raise Rejected("hook-not-post-persist", PRE_PERSIST_MESSAGE)
+
+    intake = _intake(delivery, request, config)
+    table = settings.load(settings.IdempotencySettings).table_name
+    queue_once = _per_trigger if delivery.trigger_id else _per_registration
+    try:
+        accepted = queue_once(table, config.dedupe_seconds)(intake=intake)
+    except Exception as error:
+        _raise_domain_error(error)
+        raise
+
+    count("HookDuplicate" if accepted.duplicate else "HookQueued")
+    if accepted.newsletter == "queued" and not accepted.duplicate:
+        count("NewsletterOptInQueued")
+    logger.info(
+        "hook accepted",
+        extra={
+            "hook": delivery.hook,
+            "identity_id": str(request.identity_id),
+            "idempotency_key": accepted.idempotency_key,
+            "trigger_id": delivery.trigger_id,
+            "duplicate": accepted.duplicate,
+            "newsletter": accepted.newsletter,
+        },
+    )
+    return accepted
+
+
+def _parse(body: str) -> HookRequest:
+    if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+        raise InvalidRequest(f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        return HookRequest.model_validate_json(body or "null")
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(part) for part in err["loc"]) or "body", err["msg"].removeprefix("Value error, "))
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        raise InvalidRequest("The hook body is not what the shipped Jsonnet produces.", errors) from None
+
+
+def _intake(delivery: HookDelivery, request: HookRequest, config: settings.HookSettings) -> HookIntake:
+    now = datetime.now(UTC)
+    message = EmailMessage(
+        idempotency_key=idempotency_key(delivery.hook, request.identity_id, request.flow.id),
+        hook=delivery.hook,
+        identity_id=request.identity_id,
+        flow_id=request.flow.id,
+        flow_type=request.flow.type,
+        recipient=Recipient(email=request.email, name=request.name, locale=request.locale),
+        transient_payload=request.transient_payload,
+        trigger_id=delivery.trigger_id,
+        request_id=delivery.request_id,
+        queued_at=now,
+    )
+    signup = None
+    if request.newsletter_opt_in(config.newsletter_trait) and config.list_id:
+        merge_fields = {"FNAME": request.name.first_name, "LNAME": request.name.last or ""}
+        signup = QueuedSignup(
+            signup=Signup(
+                list_id=config.list_id,
+                email=request.email,
+                status_if_new="pending",
+                merge_fields={name: value for name, value in merge_fields.items() if value},
+                language=request.locale.split("-")[0].lower() if request.locale else None,
+                timestamp_signup=now,
+                source="registration-hook",
+            ),
+            queued_at=now,
+            reason=f"newsletter opt-in at {delivery.hook}",
+            request_id=delivery.request_id,
+        )
+    return HookIntake(trigger_id=delivery.trigger_id, message=message, signup=signup)
+
+
+def _queue(*, intake: HookIntake) -> HookAccepted:
+    config = settings.load(settings.HookSettings)
+    queues.send(config.email_queue_url, intake.message)
+    if intake.signup is not None and config.signup_queue_url:
+        queues.send(config.signup_queue_url, intake.signup)
+    return HookAccepted(
+        hook=intake.message.hook,
+        idempotency_key=intake.message.idempotency_key,
+        newsletter="queued" if intake.signup is not None else "not-requested",
+    )
+
+
+def _as_duplicate(accepted: HookAccepted) -> HookAccepted:
+    return accepted.model_copy(update={"duplicate": True})
+
+
+class _InvocationClock:
+    """Powertools asks the Lambda context for the time left, to let an attempt that died
+    mid-way stop counting as "in progress" once its invocation is over. ``@instrument`` keeps
+    the invocation deadline; this reads it, so logic never needs the context itself."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        remaining = remaining_invocation_seconds()
+        return max(1, int(remaining * 1000)) if remaining is not None else 30_000
+
+
+@functools.cache
+def _per_registration(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
+    queue_once, config = idempotency.once(
+        _queue,
+        table_name=table_name,
+        key_prefix="hook-registration",
+        data_keyword="intake",
+        key_path="message.idempotency_key",
+        result_model=HookAccepted,
+        expires_after_seconds=expires_after,
+        on_repeat=_as_duplicate,
+    )
+    config.register_lambda_context(_InvocationClock())  # type: ignore[arg-type]
+    return queue_once
+
+
+@functools.cache
+def _per_trigger(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
+    per_registration = _per_registration(table_name, expires_after)
+
+    def queue(*, intake: HookIntake) -> HookAccepted:
+        return per_registration(intake=intake)
+
+    queue_once, config = idempotency.once(
+        queue,
+        table_name=table_name,
+        key_prefix="hook-trigger",
+        data_keyword="intake",
+        key_path="trigger_id",
+        # A trigger id names one delivery: reused for another registration, it is refused.
+        payload_validation_path="message.idempotency_key",
+        result_model=HookAccepted,
+        expires_after_seconds=expires_after,
+        on_repeat=_as_duplicate,
+    )
+    config.register_lambda_context(_InvocationClock())  # type: ignore[arg-type]
+    return queue_once
+
+
+def _raise_domain_error(error: Exception) -> None:
+    """Powertools' idempotency exceptions, as what they mean for the caller."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - see dal/idempotency.py
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    if isinstance(error, IdempotencyAlreadyInProgressError):
+        raise Busy("This delivery is being queued by another request right now; try again shortly.") from None
+    if isinstance(error, IdempotencyValidationError):
+        raise Rejected(
+            "trigger-id-reused",
+            "This Ory-Webhook-Trigger-ID was already used for another identity or flow.",
+        ) from None
+
+
+def clear() -> None:
+    """Forget the idempotent wrappers (tests that switch tables call this)."""
+    _per_registration.cache_clear()
+    _per_trigger.cache_clear()

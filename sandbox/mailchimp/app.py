@@ -47,12 +47,12 @@ def _over_limit_response(api: str) -> Response:
 
 
 class SandboxApp:
-    def __init__(self, base_url: str, stopping: threading.Event) -> None:
+    def __init__(self, base_url: str, stopping: threading.Event, owns_process: bool = False) -> None:
         self.state = SandboxState(base_url)
         self.traffic = Traffic()
         self.marketing = MarketingApi(self.state)
         self.transactional = TransactionalApi(self.state)
-        self.control = ControlApi(self.state, self.traffic)
+        self.control = ControlApi(self.state, self.traffic, owns_process)
         self._stopping = stopping
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from sandbox.mailchimp.traffic import FaultSettings, Traffic
 
 PREFIX = "/_sandbox"
 MAX_SEED_COUNT = 5_000_000
+_FREEZE_AFTER_SEEDING = 100_000
 
 
 class ControlError(Exception):
@@ -22,9 +24,10 @@ class ControlError(Exception):
 
 
 class ControlApi:
-    def __init__(self, state: SandboxState, traffic: Traffic) -> None:
+    def __init__(self, state: SandboxState, traffic: Traffic, owns_process: bool = False) -> None:
         self.state = state
         self.traffic = traffic
+        self._owns_process = owns_process
 
     def handle(self, request: Request) -> Response:
         route = (request.method, request.path[len(PREFIX) :].rstrip("/"))
@@ -116,6 +119,11 @@ class ControlApi:
                 audience = self.state.add_audience(list_id, str(body.get("name") or f"Seeded Audience {list_id}"))
             added = audience.members.seed(count, rng, self.state.now())
             total = len(audience.members.order)
+        if self._owns_process and count >= _FREEZE_AFTER_SEEDING:
+            # Keep the collector from re-scanning a million slots on every full collection
+            # (a third of the time of a projected page). Process-wide, hence only when the
+            # sandbox runs in its own process.
+            gc.freeze()
         return {
             "list_id": list_id,
             "added": added,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -21,11 +22,13 @@ from sandbox.mailchimp.member_rules import (
 )
 from sandbox.mailchimp.members import SORTABLE_FIELDS, MemberQuery
 from sandbox.mailchimp.problems import MarketingError, invalid_field
-from sandbox.mailchimp.projection import parse_paths, project
+from sandbox.mailchimp.projection import PathTree, parse_paths, project
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 10
 MAX_BATCH_MEMBERS = 500
+_MEMBERS_SLOT = "\x00members\x00"
+_MEMBERS_SLOT_JSON = json.dumps(_MEMBERS_SLOT)
 # Batch results use the older, smaller member shape ("List Members_5" in the spec).
 _NOT_IN_BATCH_RESULTS = ("contact_id", "full_name", "web_id", "consents_to_one_to_one_messaging", "source")
 
@@ -294,16 +297,28 @@ def member_page(audience: Audience, query: Mapping[str, str]) -> str:
     fields = parse_paths(query.get("fields"))
     excluded = parse_paths(query.get("exclude_fields"))
     if fields is None and excluded is None:
-        json_text = audience.members.json_text
         return (
             '{"members":['
-            + ",".join(json_text(slot) for slot in page)
+            + ",".join(audience.members.json_texts(page))
             + f'],"list_id":"{audience.id}","total_items":{len(slots)},"_links":{dump_json(links)}}}'
         )
-    document = {
-        "members": [audience.members.document(slot) for slot in page],
-        "list_id": audience.id,
-        "total_items": len(slots),
-        "_links": links,
-    }
-    return dump_json(project(document, fields, excluded))
+    # Project the envelope with the members as one opaque value, then splice in the members,
+    # each projected on its own (from a template for generated members).
+    member_fields, member_excluded = _member_trees(fields, excluded)
+    envelope_fields = None if fields is None else {**fields, "members": None} if "members" in fields else fields
+    envelope_excluded = excluded
+    if excluded is not None and excluded.get("members") is not None:
+        envelope_excluded = {key: tree for key, tree in excluded.items() if key != "members"}
+    envelope = {"members": _MEMBERS_SLOT, "list_id": audience.id, "total_items": len(slots), "_links": links}
+    text = dump_json(project(envelope, envelope_fields, envelope_excluded))
+    if _MEMBERS_SLOT_JSON in text:
+        members = ",".join(audience.members.json_texts(page, member_fields, member_excluded))
+        text = text.replace(_MEMBERS_SLOT_JSON, f"[{members}]", 1)
+    return text
+
+
+def _member_trees(fields: PathTree | None, excluded: PathTree | None) -> tuple[PathTree | None, PathTree | None]:
+    """The member-level parts of page-level fields/exclude_fields trees."""
+    member_fields = fields.get("members") if fields is not None else None
+    member_excluded = excluded.get("members") if excluded is not None else None
+    return member_fields, member_excluded

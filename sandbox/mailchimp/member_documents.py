@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.mailchimp.problems import invalid_field
+from sandbox.mailchimp.projection import PathTree
 
 STATUS_CODES: dict[str, int] = {
     "subscribed": 1,
@@ -29,17 +32,24 @@ STATUS_NAMES: tuple[str, ...] = ("", *STATUS_CODES)
 ABSENT = 0
 ARCHIVED = STATUS_CODES["archived"]
 
-_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S+00:00"
-
 
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: MD5 of the lowercased address."""
     return hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
 
 
+_DATE_PREFIXES: dict[int, str] = {}
+_TIMES_OF_DAY = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}+00:00" for s in range(86400))
+
+
 def iso_timestamp(epoch_seconds: int) -> str:
-    """Mailchimp's timestamp format: second resolution, explicit +00:00."""
-    return time.strftime(_ISO_FORMAT, time.gmtime(epoch_seconds))
+    """Mailchimp's timestamp format: second resolution, explicit +00:00. (Dates and times of
+    day come from tables: a page of generated members formats three per member.)"""
+    day, second_of_day = divmod(epoch_seconds, 86400)
+    prefix = _DATE_PREFIXES.get(day)
+    if prefix is None:
+        prefix = _DATE_PREFIXES[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    return prefix + _TIMES_OF_DAY[second_of_day]
 
 
 def parse_timestamp(value: str, field: str) -> int:
@@ -167,9 +177,26 @@ TEMPLATE_STRING_FIELDS = (
 TEMPLATE_VALUE_FIELDS = ("web_id", "stats", "member_rating", "tags", "tags_count")
 
 
-def build_member_template(base_url: str, list_id: str, merge_tags: list[str], source: str) -> str:
-    """A %-format string that renders a generated member exactly as ``build_member`` +
-    ``json.dumps`` would. Merge fields other than FNAME/LNAME are empty for generated members."""
+# The order in which the template's fields appear (build_member's key order; the member
+# id recurs in the five links). Generated members build their values in this order.
+TEMPLATE_ORDER = (
+    "member_id", "email_address", "unique_email_id", "contact_id", "full_name", "web_id", "status",
+    "first_name", "last_name", "stats", "timestamp_signup", "timestamp_opt", "member_rating",
+    "last_changed", "tags_count", "tags", "member_id", "member_id", "member_id", "member_id",
+)  # fmt: skip
+
+
+def build_member_template(
+    base_url: str,
+    list_id: str,
+    merge_tags: list[str],
+    source: str,
+    shape: Callable[[dict[str, Any]], Any] | None = None,
+) -> str:
+    """A %-format string (``%(name)s`` fields) that renders a generated member exactly as
+    ``build_member`` + ``json.dumps`` would; ``shape`` (a fields/exclude_fields projection)
+    is applied to the document first. Merge fields other than FNAME/LNAME are empty for
+    generated members."""
     merge_fields = {
         tag: _placeholder("first_name") if tag == "FNAME" else _placeholder("last_name") if tag == "LNAME" else ""
         for tag in merge_tags
@@ -200,11 +227,28 @@ def build_member_template(base_url: str, list_id: str, merge_tags: list[str], so
         tags=_placeholder("tags"),
         tags_count=_placeholder("tags_count"),
     )
-    template = json.dumps(sample, separators=(",", ":"), ensure_ascii=False).replace("%", "%%")
+    shaped = sample if shape is None else shape(sample)
+    template = json.dumps(shaped, separators=(",", ":"), ensure_ascii=False).replace("%", "%%")
     for name in TEMPLATE_VALUE_FIELDS:
         template = template.replace(json.dumps(_placeholder(name)), f"%({name})s")
     for name in TEMPLATE_STRING_FIELDS:
         template = template.replace(json.dumps(_placeholder(name))[1:-1], f"%({name})s")
     if "\\u0000" in template:
-        raise AssertionError("member template kept a placeholder")  # a field was renamed
+        raise AssertionError("member template kept a placeholder: a field was renamed")
     return template
+
+
+def positional_template(template: str) -> str:
+    """The full member template with positional fields (a tuple formats twice as fast as a
+    dict), given values in TEMPLATE_ORDER."""
+    if tuple(re.findall(r"%\((\w+)\)s", template)) != TEMPLATE_ORDER:
+        raise AssertionError("build_member changed: update TEMPLATE_ORDER and SeededMembers.json_texts")
+    return re.sub(r"%\((\w+)\)s", "%s", template)
+
+
+def templatable(fields: PathTree | None, excluded: PathTree | None) -> bool:
+    """Whether a member projection can come from a template: not if it reaches inside a
+    field the template fills as a whole JSON value (tags, stats)."""
+    return not any(
+        tree is not None and tree.get(name) is not None for tree in (fields, excluded) for name in TEMPLATE_VALUE_FIELDS
+    )

@@ -20,7 +20,9 @@ from sandbox.mailchimp.member_documents import (
     STATUS_NAMES,
     dump_member,
     subscriber_hash,
+    templatable,
 )
+from sandbox.mailchimp.projection import PathTree, project
 from sandbox.mailchimp.seeding import SeededMembers, seeded_last_changed, seeded_statuses
 
 SORTABLE_FIELDS = ("last_changed", "timestamp_opt", "timestamp_signup")
@@ -49,6 +51,9 @@ class MemberTable:
         self.status_codes = bytearray()
         self.last_changed = array("q")
         self.slot_by_hash: dict[str, int] = {}
+        # The reverse of slot_by_hash (the same str objects, so 8 bytes a member): generated
+        # members are served without hashing their address again.
+        self.hash_of_slot: list[str] = []
         self.forgotten_hashes: set[str] = set()
         # Slots in insertion order (the default order of the member list), without the
         # permanently deleted ones.
@@ -68,17 +73,65 @@ class MemberTable:
         stored = self._documents.get(slot)
         if stored is not None:
             return stored
-        return self.generated.document(slot, self.status_codes[slot], self.last_changed[slot], self.merge_tags)
+        return self.generated.document(
+            slot, self.hash_of_slot[slot], self.status_codes[slot], self.last_changed[slot], self.merge_tags
+        )
 
-    def json_text(self, slot: int) -> str:
-        cached = self._json_cache.get(slot)
-        if cached is not None:
-            return cached
-        stored = self._documents.get(slot)
-        if stored is None:
-            return self.generated.json_text(slot, self.status_codes[slot], self.last_changed[slot], self.merge_tags)
-        text = dump_member(stored)
-        self._json_cache[slot] = text
+    def json_texts(
+        self, slots: Sequence[int], fields: PathTree | None = None, excluded: PathTree | None = None
+    ) -> list[str]:
+        """The JSON of each member, in order, optionally projected (member-level
+        fields/exclude_fields trees): written members from their cached serialisation,
+        generated ones from a template."""
+        if fields is not None or excluded is not None:
+            return self._projected_json(slots, fields, excluded)
+        documents = self._documents
+        if not documents:
+            return self._generated_json(slots)
+        texts: list[str] = []
+        generated: list[int] = []
+        for slot in slots:
+            if slot in documents:
+                texts.append(self._written_json(slot))
+            else:
+                texts.append("")
+                generated.append(slot)
+        if generated:
+            rendered = iter(self._generated_json(generated))
+            texts = [text or next(rendered) for text in texts]
+        return texts
+
+    def _projected_json(self, slots: Sequence[int], fields: PathTree | None, excluded: PathTree | None) -> list[str]:
+        documents = self._documents
+        generated = [slot for slot in slots if slot not in documents]
+        if templatable(fields, excluded):
+            rendered = iter(
+                self.generated.projected_json_texts(
+                    generated,
+                    self.hash_of_slot,
+                    self.status_codes,
+                    self.last_changed,
+                    self.merge_tags,
+                    fields,
+                    excluded,
+                )
+            )
+        else:
+            rendered = iter([dump_member(project(self.document(slot), fields, excluded)) for slot in generated])
+        return [
+            dump_member(project(documents[slot], fields, excluded)) if slot in documents else next(rendered)
+            for slot in slots
+        ]
+
+    def _generated_json(self, slots: Sequence[int]) -> list[str]:
+        return self.generated.json_texts(
+            slots, self.hash_of_slot, self.status_codes, self.last_changed, self.merge_tags
+        )
+
+    def _written_json(self, slot: int) -> str:
+        text = self._json_cache.get(slot)
+        if text is None:
+            text = self._json_cache[slot] = dump_member(self._documents[slot])
         return text
 
     def status_of(self, slot: int) -> str:
@@ -147,6 +200,7 @@ class MemberTable:
         self.status_codes.append(STATUS_CODES[document["status"]])
         self.last_changed.append(last_changed)
         self.slot_by_hash[member_hash] = slot
+        self.hash_of_slot.append(member_hash)
         self.order.append(slot)
         self._documents[slot] = document
         self._changed()
@@ -158,6 +212,7 @@ class MemberTable:
         if old_hash != document["id"]:
             del self.slot_by_hash[old_hash]
             self.slot_by_hash[document["id"]] = slot
+            self.hash_of_slot[slot] = document["id"]
         self.status_codes[slot] = STATUS_CODES[document["status"]]
         self.last_changed[slot] = last_changed
         self._documents[slot] = document
@@ -191,9 +246,11 @@ class MemberTable:
         email_of = self.generated.email
         index = self.slot_by_hash
         forgotten = self.forgotten_hashes
+        hashes = self.hash_of_slot
         added: list[int] = []
         for slot in range(first_slot, first_slot + count):
             member_hash = subscriber_hash(email_of(slot))
+            hashes.append(member_hash)
             if member_hash in index or member_hash in forgotten:
                 self.status_codes[slot] = ABSENT
                 continue

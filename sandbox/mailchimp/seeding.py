@@ -4,7 +4,10 @@ writes them."""
 
 from __future__ import annotations
 
+import json
 import random
+from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from sandbox.mailchimp.member_documents import (
@@ -14,8 +17,10 @@ from sandbox.mailchimp.member_documents import (
     build_member_template,
     empty_location,
     iso_timestamp,
+    positional_template,
     subscriber_hash,
 )
+from sandbox.mailchimp.projection import PathTree, project
 
 FIRST_NAMES = (
     "Ada", "Alan", "Amara", "Ana", "Arjun", "Beatriz", "Ben", "Carla", "Chen", "Chidi", "Daniel",
@@ -43,7 +48,13 @@ SEEDED_TAG_NAMES = ("newsletter", "customer", "vip", "webinar-2024")
 STATUS_WEIGHTS = {"subscribed": 85, "unsubscribed": 7, "cleaned": 3, "pending": 5}
 LAST_CHANGED_SPREAD_SECONDS = 2 * 365 * 86400
 _SIGNUP_BEFORE_CHANGE_SECONDS = 30 * 86400
+_TAG_COUNTS = tuple(len(combination) for combination in TAG_COMBINATIONS)
 SEEDED_SOURCE = "Import"
+_MAX_PROJECTED_TEMPLATES = 16
+# Open and click rates of generated members, pre-serialised (101 x 41 combinations).
+_STATS_JSON = tuple(
+    f'{{"avg_open_rate":{opens / 100},"avg_click_rate":{clicks / 100}}}' for opens in range(101) for clicks in range(41)
+)
 WEB_ID_BASE = 10_000_000
 
 
@@ -62,8 +73,8 @@ class SeededMembers:
         self.base_url = base_url
         self._salt = _mix(int(subscriber_hash(list_id)[:8], 16))
         self._tags_json: tuple[str, ...] = ()
-        self._tags_documents: tuple[list[dict[str, Any]], ...] = ()
         self._template_key: tuple[str, ...] | None = None
+        self._projected_templates: dict[tuple[tuple[str, ...], str, str], str] = {}
         self._template = ""
 
     def register_tags(self, tag_ids: dict[str, int]) -> None:
@@ -74,22 +85,23 @@ class SeededMembers:
             "[" + ",".join(f'{{"id":{tag["id"]},"name":"{tag["name"]}"}}' for tag in tags) + "]" for tags in documents
         )
 
-    def email(self, slot: int) -> str:
+    def _person(self, slot: int) -> tuple[int, str, str, str]:
+        """(mixed bits, first name, last name, address) of a generated member."""
         mixed = _mix(slot ^ self._salt)
         first = FIRST_NAMES[mixed % len(FIRST_NAMES)]
         last = LAST_NAMES[(mixed >> 7) % len(LAST_NAMES)]
         domain = EMAIL_DOMAINS[(mixed >> 14) % len(EMAIL_DOMAINS)]
-        return f"{first.lower()}.{last.lower()}.{slot}@{domain}"
+        return mixed, first, last, f"{first.lower()}.{last.lower()}.{slot}@{domain}"
 
-    def _values(self, slot: int, status_code: int, last_changed: int) -> dict[str, Any]:
-        mixed = _mix(slot ^ self._salt)
-        first = FIRST_NAMES[mixed % len(FIRST_NAMES)]
-        last = LAST_NAMES[(mixed >> 7) % len(LAST_NAMES)]
-        domain = EMAIL_DOMAINS[(mixed >> 14) % len(EMAIL_DOMAINS)]
-        email = f"{first.lower()}.{last.lower()}.{slot}@{domain}"
-        member_id = subscriber_hash(email)
+    def email(self, slot: int) -> str:
+        return self._person(slot)[3]
+
+    def _values(self, slot: int, member_id: str, status_code: int, last_changed: int) -> dict[str, Any]:
+        """Every varying field, as the template names them (strings not yet JSON-quoted)."""
+        mixed, first, last, email = self._person(slot)
         signed_up = last_changed - 60 - (mixed >> 5) % _SIGNUP_BEFORE_CHANGE_SECONDS
         status = STATUS_NAMES[status_code]
+        tags_index = (mixed >> 20) % len(TAG_COMBINATIONS)
         return {
             "member_id": member_id,
             "email_address": email,
@@ -100,23 +112,24 @@ class SeededMembers:
             "last_name": last,
             "web_id": WEB_ID_BASE + slot,
             "status": status,
-            "open_rate": (mixed >> 3) % 101 / 100,
-            "click_rate": (mixed >> 11) % 41 / 100,
+            "stats": _STATS_JSON[(mixed >> 3) % len(_STATS_JSON)],
             "member_rating": 1 + (mixed >> 17) % 5,
             "timestamp_signup": iso_timestamp(signed_up),
             "timestamp_opt": "" if status == "pending" else iso_timestamp(signed_up + 60),
             "last_changed": iso_timestamp(last_changed),
-            "tags_index": (mixed >> 20) % len(TAG_COMBINATIONS),
+            "tags": self._tags_json[tags_index],
+            "tags_count": len(TAG_COMBINATIONS[tags_index]),
         }
 
-    def document(self, slot: int, status_code: int, last_changed: int, merge_tags: list[str]) -> dict[str, Any]:
-        values = self._values(slot, status_code, last_changed)
+    def document(
+        self, slot: int, member_id: str, status_code: int, last_changed: int, merge_tags: list[str]
+    ) -> dict[str, Any]:
+        values = self._values(slot, member_id, status_code, last_changed)
         names = {"FNAME": values["first_name"], "LNAME": values["last_name"]}
-        tags = [dict(tag) for tag in self._tags_documents[values["tags_index"]]]
         return build_member(
             base_url=self.base_url,
             list_id=self.list_id,
-            member_id=values["member_id"],
+            member_id=member_id,
             email_address=values["email_address"],
             unique_email_id=values["unique_email_id"],
             contact_id=values["contact_id"],
@@ -125,7 +138,7 @@ class SeededMembers:
             status=values["status"],
             merge_fields={tag: names.get(tag, "") for tag in merge_tags},
             interests={},
-            stats={"avg_open_rate": values["open_rate"], "avg_click_rate": values["click_rate"]},
+            stats=json.loads(values["stats"]),
             ip_signup="",
             timestamp_signup=values["timestamp_signup"],
             ip_opt="",
@@ -136,21 +149,88 @@ class SeededMembers:
             vip=False,
             location=empty_location(),
             source=SEEDED_SOURCE,
-            tags=tags,
-            tags_count=len(tags),
+            tags=json.loads(values["tags"]),
+            tags_count=values["tags_count"],
         )
 
-    def json_text(self, slot: int, status_code: int, last_changed: int, merge_tags: list[str]) -> str:
+    def json_texts(
+        self,
+        slots: Sequence[int],
+        hashes: Sequence[str],
+        status_codes: bytearray,
+        last_changed: array[int],
+        merge_tags: list[str],
+    ) -> list[str]:
+        """The JSON of many generated members (one page): the hot path of large exports, so
+        the values are built straight into a tuple in TEMPLATE_ORDER."""
         key = tuple(merge_tags)
         if key != self._template_key:
-            self._template = build_member_template(self.base_url, self.list_id, merge_tags, SEEDED_SOURCE)
+            named = build_member_template(self.base_url, self.list_id, merge_tags, SEEDED_SOURCE)
+            self._template = positional_template(named)
             self._template_key = key
-        values = self._values(slot, status_code, last_changed)
-        tags_index = values["tags_index"]
-        values["stats"] = f'{{"avg_open_rate":{values["open_rate"]},"avg_click_rate":{values["click_rate"]}}}'
-        values["tags"] = self._tags_json[tags_index]
-        values["tags_count"] = len(TAG_COMBINATIONS[tags_index])
-        return self._template % values
+        template, person, tags_json, stats_json = self._template, self._person, self._tags_json, _STATS_JSON
+        statuses, combinations = STATUS_NAMES, len(TAG_COMBINATIONS)
+        texts = []
+        for slot in slots:
+            mixed, first, last, email = person(slot)
+            member_id = hashes[slot]
+            changed = last_changed[slot]
+            signed_up = changed - 60 - (mixed >> 5) % _SIGNUP_BEFORE_CHANGE_SECONDS
+            status = statuses[status_codes[slot]]
+            tags_index = (mixed >> 20) % combinations
+            texts.append(
+                template
+                % (
+                    member_id,
+                    email,
+                    member_id[:10],
+                    member_id[::-1],
+                    f"{first} {last}",
+                    WEB_ID_BASE + slot,
+                    status,
+                    first,
+                    last,
+                    stats_json[(mixed >> 3) % len(stats_json)],
+                    iso_timestamp(signed_up),
+                    "" if status == "pending" else iso_timestamp(signed_up + 60),
+                    1 + (mixed >> 17) % 5,
+                    iso_timestamp(changed),
+                    _TAG_COUNTS[tags_index],
+                    tags_json[tags_index],
+                    member_id,
+                    member_id,
+                    member_id,
+                    member_id,
+                )
+            )
+        return texts
+
+    def projected_json_texts(
+        self,
+        slots: Sequence[int],
+        hashes: Sequence[str],
+        status_codes: bytearray,
+        last_changed: array[int],
+        merge_tags: list[str],
+        fields: PathTree | None,
+        excluded: PathTree | None,
+    ) -> list[str]:
+        """Like json_texts, for a fields/exclude_fields projection that ``templatable`` allows."""
+        key = (tuple(merge_tags), repr(fields), repr(excluded))
+        template = self._projected_templates.get(key)
+        if template is None:
+            if len(self._projected_templates) >= _MAX_PROJECTED_TEMPLATES:
+                self._projected_templates.clear()
+            template = build_member_template(
+                self.base_url,
+                self.list_id,
+                merge_tags,
+                SEEDED_SOURCE,
+                shape=lambda document: project(document, fields, excluded),
+            )
+            self._projected_templates[key] = template
+        values = self._values
+        return [template % values(slot, hashes[slot], status_codes[slot], last_changed[slot]) for slot in slots]
 
 
 def seeded_statuses(rng: random.Random, count: int) -> list[int]:

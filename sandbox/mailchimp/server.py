@@ -27,6 +27,7 @@ DEFAULT_PORT = 4010
 # Mailchimp do; clients must cope with a pooled connection going away.
 IDLE_CONNECTION_SECONDS = 300
 _SHUTDOWN_POLL_SECONDS = 0.05
+_COALESCE_LIMIT = 64 * 1024
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -131,7 +132,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + response.body if send_body else head)
+        if not send_body:
+            self.wfile.write(head)
+        elif len(response.body) < _COALESCE_LIMIT:
+            self.wfile.write(head + response.body)  # one segment for small answers
+        else:
+            self.wfile.write(head)  # no copy of a large page just to prepend the head
+            self.wfile.write(response.body)
         self.log_request(response.status, len(response.body))
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -145,8 +152,11 @@ class SandboxServer:
     ``url + "/api/1.3"``. ``stop()`` (or leaving the ``with`` block) closes everything.
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, owns_process: bool = False) -> None:
+        """``owns_process``: the sandbox is alone in its process (the command line) and may
+        tune process-wide settings such as the garbage collector."""
         self.host = host
+        self.owns_process = owns_process
         self.requested_port = port
         self._stopping = threading.Event()
         self._httpd: _HttpServer | None = None
@@ -173,7 +183,7 @@ class SandboxServer:
         server_class = _Ipv6HttpServer if ":" in self.host else _HttpServer
         self._httpd = server_class((self.host, self.requested_port))
         self._bound_port = int(self._httpd.server_address[1])
-        self.app = SandboxApp(self.url, self._stopping)
+        self.app = SandboxApp(self.url, self._stopping, self.owns_process)
         self._httpd.app = self.app
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,

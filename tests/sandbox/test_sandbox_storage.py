@@ -25,10 +25,11 @@ def test_a_generated_member_serialises_exactly_like_its_document(audience: Audie
     audience.members.seed(200, random.Random(3), 1_700_000_000)
 
     # When
+    texts = audience.members.json_texts(audience.members.order)
     mismatches = [
         slot
-        for slot in audience.members.order
-        if json.loads(audience.members.json_text(slot)) != audience.members.document(slot)
+        for slot, text in zip(audience.members.order, texts, strict=True)
+        if json.loads(text) != audience.members.document(slot)
     ]
 
     # Then
@@ -129,3 +130,31 @@ def test_the_handlebars_merge_language(template: str, variables: dict[str, objec
 
     # Then
     assert rendered == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "excluded"),
+    [
+        ("email_address,status,last_changed", None),
+        ("id,merge_fields.FNAME,tags", None),
+        ("stats.avg_open_rate,tags.name", None),
+        (None, "_links,location,merge_fields.LNAME"),
+        ("email_address,stats,_links", "_links"),
+    ],
+)
+def test_a_projected_page_of_generated_and_written_members_matches_projecting_each_document(
+    audience: Audience, fields: str | None, excluded: str | None
+) -> None:
+    # Given generated members, one of them since written
+    audience.members.seed(50, random.Random(4), 1_700_000_000)
+    written = audience.members.order[10]
+    document = dict(audience.members.document(written), status="unsubscribed")
+    audience.members.replace(written, document, 1_700_000_100)
+    field_tree, excluded_tree = parse_paths(fields), parse_paths(excluded)
+
+    # When
+    texts = audience.members.json_texts(audience.members.order, field_tree, excluded_tree)
+
+    # Then
+    expected = [project(audience.members.document(slot), field_tree, excluded_tree) for slot in audience.members.order]
+    assert [json.loads(text) for text in texts] == expected

@@ -55,7 +55,7 @@ test-fast: venv
 	$(BIN)/pytest -x -q
 
 bench: venv
-	$(BIN)/python -m bench $(BENCH)
+	PYTHONPATH=layers/chimpbridge $(BIN)/python -m bench $(BENCH)
 
 CONFIG_ENV ?= default
 deploy: build

@@ -17,7 +17,16 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from chimpbridge import settings
-from chimpbridge.errors import Busy, ConfigurationError, InvalidRequest, Rejected, Unauthorized, UpstreamError
+from chimpbridge.errors import (
+    Busy,
+    ConfigurationError,
+    InvalidRequest,
+    PayloadTooLarge,
+    Rejected,
+    Unauthorized,
+    UnsupportedMediaType,
+    UpstreamError,
+)
 from chimpbridge.observability import count, logger
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -64,6 +73,12 @@ def create_app(*, cors_headers: list[str] | None = None) -> APIGatewayRestResolv
         errors = [{"field": err.field, "message": err.message} for err in exc.errors]
         return problem(422, "invalid-request", "Invalid request", exc.detail, errors=errors)
 
+    def too_large(exc: PayloadTooLarge) -> Response[str]:
+        return problem(413, "payload-too-large", "Content Too Large", exc.detail)
+
+    def unsupported(exc: UnsupportedMediaType) -> Response[str]:
+        return problem(415, "unsupported-media-type", "Unsupported Media Type", exc.detail)
+
     def unauthorized(exc: Unauthorized) -> Response[str]:
         count("Unauthorized")
         return problem(401, "unauthorized", "Unauthorized", "Missing or invalid credentials.")
@@ -101,6 +116,8 @@ def create_app(*, cors_headers: list[str] | None = None) -> APIGatewayRestResolv
 
     app.exception_handler(RequestValidationError)(invalid_schema)
     app.exception_handler(InvalidRequest)(invalid_request)
+    app.exception_handler(PayloadTooLarge)(too_large)
+    app.exception_handler(UnsupportedMediaType)(unsupported)
     app.exception_handler(Unauthorized)(unauthorized)
     app.exception_handler(Rejected)(rejected)
     app.exception_handler(Busy)(busy)

@@ -35,6 +35,14 @@ class InvalidRequest(ChimpBridgeError):
         self.errors = errors or []
 
 
+class PayloadTooLarge(InvalidRequest):
+    """The request body is larger than the endpoint accepts."""
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """The request body comes in a format the endpoint does not read."""
+
+
 class Unauthorized(ChimpBridgeError):
     """The caller did not prove who it is (missing or wrong key)."""
 

@@ -12,9 +12,10 @@ import json
 import os
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator, model_validator
 
 from chimpbridge.errors import ConfigurationError
+from chimpbridge.models.signup import SignupFieldMap
 
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -205,3 +206,36 @@ class EmailSettings(EnvModel):
     # Mandrill took the send but its answer was lost (read timeout): "skip" never risks a second
     # email, "resend" never risks a missing one. See README, "Exactly once".
     on_uncertain_send: Literal["skip", "resend"] = Field(alias="EMAIL_ON_UNCERTAIN_SEND", default="skip")
+
+
+# ---------------------------------------------------------------- newsletter signup
+class SignupSettings(EnvModel):
+    """``POST /subscribe``: which audience, how people join it, and what a form may set."""
+
+    list_id: str = Field(alias="MAILCHIMP_LIST_ID", min_length=1)
+    queue_url: str = Field(alias="SIGNUP_QUEUE_URL", min_length=1)
+    # Double opt-in (the default) adds new people as "pending" until they confirm by email.
+    double_opt_in: bool = Field(alias="SIGNUP_DOUBLE_OPT_IN", default=True)
+    field_map: Json[SignupFieldMap] = Field(alias="SIGNUP_FIELD_MAP", default_factory=SignupFieldMap)
+    form_secret_arn: str | None = Field(alias="SIGNUP_FORM_SECRET_ARN", default=None)
+    success_redirect_url: str | None = Field(alias="SIGNUP_SUCCESS_REDIRECT_URL", default=None, pattern="^https?://")
+    error_redirect_url: str | None = Field(alias="SIGNUP_ERROR_REDIRECT_URL", default=None, pattern="^https?://")
+    # The audience's hosted signup form: where a "forgotten" address must re-subscribe itself.
+    hosted_form_url: str | None = Field(alias="SIGNUP_HOSTED_FORM_URL", default=None, pattern="^https?://")
+    max_body_bytes: int = Field(alias="SIGNUP_MAX_BODY_BYTES", default=16_384, ge=1_024, le=1_048_576)
+
+    @property
+    def status_if_new(self) -> Literal["pending", "subscribed"]:
+        return "pending" if self.double_opt_in else "subscribed"
+
+
+class SignupWorkerSettings(EnvModel):
+    """The signup worker: how many queued signups it applies at once, and how long a record that
+    failed for a passing reason waits before its next try."""
+
+    queue_url: str | None = Field(alias="SIGNUP_QUEUE_URL", default=None)
+    # Records of one batch applied at once; times the event source's MaximumConcurrency this is
+    # the worker's share of Mailchimp's 10 connections per account.
+    concurrency: int = Field(alias="SIGNUP_WORKER_CONCURRENCY", default=4, ge=1, le=10)
+    retry_base_seconds: int = Field(alias="SIGNUP_RETRY_BASE_DELAY_SECONDS", default=15, ge=0, le=900)
+    retry_max_seconds: int = Field(alias="SIGNUP_RETRY_MAX_DELAY_SECONDS", default=900, ge=0, le=43_200)

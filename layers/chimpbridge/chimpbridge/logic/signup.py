@@ -1,0 +1,176 @@
+"""Newsletter signup (``POST /subscribe``): read, screen, upsert into the audience, and never
+lose the signup.
+
+The path of one signup:
+
+1. :mod:`~chimpbridge.logic.signup_form` reads JSON or a form post into a checked ``Signup``.
+2. :mod:`~chimpbridge.logic.signup_guard` screens out bots (they get the usual success answer).
+3. :func:`~chimpbridge.logic.signup_apply.apply_signup` upserts the member in Mailchimp.
+4. If Mailchimp cannot take it now (429, 5xx, timeout, connection error, after the client's
+   own short retry), the signup goes on the signup queue and the person hears ``queued``; the
+   signup worker applies it later with the same upsert.
+
+Permanent answers about the person (a fake-looking address, a forgotten one...) are raised as
+``Rejected`` with a message they can act on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from chimpbridge import settings
+from chimpbridge.errors import ChimpBridgeError, ConfigurationError, InvalidRequest, Rejected, UpstreamError
+from chimpbridge.logic import signup_form, signup_guard
+from chimpbridge.logic.signup_apply import apply_signup
+from chimpbridge.models.signup import FormToken, QueuedSignup, Signup, SignupAnswer, SignupOutcome, SignupSubmission
+from chimpbridge.observability import count, logger
+
+MESSAGES: dict[SignupOutcome, str] = {
+    "pending": "Almost done: please confirm your subscription with the link in the email we just sent you.",
+    "subscribed": "Thank you! You are now subscribed.",
+    "already_subscribed": "You are already subscribed. Thank you! We have updated your details.",
+    "queued": "Thank you! We have received your signup and will add you to the list in a moment.",
+}
+METRICS: dict[SignupOutcome, str] = {
+    "pending": "SignupPending",
+    "subscribed": "SignupSubscribed",
+    "already_subscribed": "SignupAlreadySubscribed",
+    "queued": "SignupQueued",
+}
+
+
+def subscribe(submission: SignupSubmission) -> SignupAnswer:
+    """Add the person in ``submission`` to the audience; raises ``InvalidRequest``/``Rejected``
+    for what they can fix, ``UpstreamError`` only when neither Mailchimp nor the queue took it."""
+    config = settings.load(settings.SignupSettings)
+    try:
+        fields = signup_form.read_fields(submission, config.field_map, config.max_body_bytes)
+        verdict = _screen(fields, submission, config.form_secret_arn)
+        if verdict.bot:
+            logger.info("signup looks automated; answered as usual, nothing written", extra={"reason": verdict.reason})
+            count("SignupBotBlocked")
+            return answer(config.status_if_new)
+        signup = signup_form.build_signup(
+            fields,
+            field_map=config.field_map,
+            list_id=config.list_id,
+            status_if_new=config.status_if_new,
+            accept_language=submission.accept_language,
+            source_ip=submission.source_ip,
+        )
+    except InvalidRequest:
+        count("SignupInvalid")
+        raise
+    outcome: SignupOutcome
+    try:
+        outcome = apply_signup(signup, merge_field_names=fields.merge_field_names)
+    except Rejected as rejection:
+        logger.info("signup rejected", extra={"kind": rejection.kind, "email": signup.email})
+        count("SignupRejected")
+        if rejection.kind == "signup-forgotten" and config.hosted_form_url:
+            rejection.extra["signup_url"] = config.hosted_form_url
+        raise
+    except InvalidRequest:
+        count("SignupInvalid")
+        raise
+    except (UpstreamError, ConfigurationError) as failure:
+        if isinstance(failure, ConfigurationError):
+            logger.error("signup path misconfigured; queueing the signup", extra={"error": str(failure)})
+        # Whatever keeps Mailchimp from taking it now (an outage, a throttle, a key being
+        # rotated), the signup waits on the queue; the worker and its DLQ alarm take over.
+        enqueue(signup, reason=_reason(failure), request_id=submission.request_id)
+        outcome = "queued"
+    count(METRICS[outcome])
+    return answer(outcome)
+
+
+def answer(outcome: SignupOutcome) -> SignupAnswer:
+    return SignupAnswer(status=outcome, message=MESSAGES[outcome])
+
+
+def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
+    """Put ``signup`` on the signup queue; raises ``UpstreamError`` if SQS will not take it."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - only on this path
+
+    from chimpbridge.dal import queues  # noqa: PLC0415 - boto3 only when a signup must wait
+
+    queue_url = settings.load(settings.SignupSettings).queue_url
+    message = QueuedSignup(signup=signup, queued_at=datetime.now(UTC), reason=reason, request_id=request_id)
+    try:
+        queues.send(queue_url, message)
+    except (BotoCoreError, ClientError) as exc:
+        # Both Mailchimp and SQS failed: only now can the person be asked to try again.
+        logger.error("signup could not be queued", extra={"reason": reason, "error": type(exc).__name__})
+        count("SignupNotQueued")
+        raise UpstreamError("sqs", None, type(exc).__name__) from exc
+    logger.warning("signup queued for the worker", extra={"reason": reason, "email": signup.email})
+
+
+def form_token() -> FormToken:
+    """``GET /subscribe/token``: a signed timestamp for the form's ``_form_token`` field."""
+    config = settings.load(settings.SignupSettings)
+    return FormToken(form_token=signup_guard.issue_token(config.form_secret_arn))
+
+
+def wants_redirect(submission: SignupSubmission) -> bool:
+    """A browser's own form post (not a script's fetch): it shows whatever page it is sent."""
+    browser_form = signup_form.media_type(submission.content_type) == "application/x-www-form-urlencoded"
+    return browser_form and "text/html" in (submission.accept or "")
+
+
+def success_location(submission: SignupSubmission, result: SignupAnswer) -> str | None:
+    """Where a browser form post goes after success (``SuccessRedirectUrl``), if configured."""
+    url = settings.load(settings.SignupSettings).success_redirect_url
+    if url is None or not wants_redirect(submission):
+        return None
+    return _with_query(url, {"status": result.status, "message": result.message})
+
+
+def error_location(submission: SignupSubmission, error: ChimpBridgeError) -> str | None:
+    """Where a browser form post goes after an error (``ErrorRedirectUrl``), if configured."""
+    url = settings.load(settings.SignupSettings).error_redirect_url
+    if url is None or not wants_redirect(submission):
+        return None
+    query = {"status": "error"}
+    if isinstance(error, Rejected):
+        query.update(type=error.kind, message=error.message)
+        if isinstance(error.extra.get("signup_url"), str):
+            query["signup_url"] = error.extra["signup_url"]
+    elif isinstance(error, InvalidRequest):
+        first = error.errors[0] if error.errors else None
+        query.update(type="invalid-request", message=first.message if first else error.detail)
+        if first is not None:
+            query["field"] = first.field
+    else:
+        query.update(type="unavailable", message="We could not take your signup right now. Please try again.")
+    return _with_query(url, query)
+
+
+def _with_query(url: str, values: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key not in values]
+    return urlunsplit(parts._replace(query=urlencode([*query, *values.items()])))
+
+
+def _screen(
+    fields: signup_form.SignupFields, submission: SignupSubmission, form_secret_arn: str | None
+) -> signup_guard.Verdict:
+    try:
+        return signup_guard.screen(
+            honeypot_filled=fields.honeypot_filled,
+            form_token=fields.form_token,
+            user_agent=submission.user_agent,
+            browser_form=fields.source == "form",
+            form_secret_arn=form_secret_arn,
+        )
+    except UpstreamError as failure:
+        # The token key cannot be read right now: a real person must not pay for that.
+        logger.warning("form token not checked", extra={"error": str(failure)})
+        return signup_guard.PERSON
+
+
+def _reason(failure: ChimpBridgeError) -> str:
+    if isinstance(failure, UpstreamError):
+        return f"{failure.service}-{failure.status or 'unreachable'}"
+    return "configuration"

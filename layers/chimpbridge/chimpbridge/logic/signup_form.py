@@ -1,0 +1,309 @@
+"""Reading a signup: JSON or a form post (Mailchimp's embedded-form names included) into one
+checked :class:`~chimpbridge.models.signup.Signup`.
+
+Nothing here talks to Mailchimp. What a person typed wrong becomes
+:class:`~chimpbridge.errors.InvalidRequest` with one message per field, written for people.
+What a form may set is decided by the field map: tags and interests that it does not allow
+are dropped (and counted), never applied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import ValidationError
+
+from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chimpbridge.logic.signup_language import language_from_header, mailchimp_language
+from chimpbridge.models.signup import (
+    MergeValue,
+    Signup,
+    SignupFieldMap,
+    SignupRequest,
+    SignupSubmission,
+)
+from chimpbridge.observability import count, logger
+
+MAX_FORM_FIELDS = 200
+MAX_MERGE_VALUE_LENGTH = 255
+MAX_TAG_LENGTH = 100
+# Fields of Mailchimp's embedded form that name *their* account and list, or are buttons: the
+# audience is ours to choose, never the form's.
+IGNORED_FORM_FIELDS = frozenset({"u", "id", "f_id", "subscribe", "mc-embedded-subscribe", "EMAILTYPE", "MERGE0"})
+HONEYPOT_FIELD = "_honeypot"
+FORM_TOKEN_FIELD = "_form_token"  # noqa: S105 - a field name, not a secret
+BUILT_IN_MERGE_FIELDS = {"first_name": "FNAME", "last_name": "LNAME"}
+
+_MERGE_TAG = re.compile(r"^[A-Z][A-Z0-9_]{0,9}$")
+_SUB_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9_]{0,9})\[([A-Za-z0-9_]{1,20})\]$")
+_GROUP = re.compile(r"^group\[(\d{1,12})\](?:\[(\d{1,12})\])?$")
+_GDPR = re.compile(r"^gdpr\[([A-Za-z0-9_-]{1,64})\]$")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_DOMAIN_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_TOP_LEVEL_DOMAIN = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+@dataclass
+class SignupFields:
+    """What a person sent, by meaning, before the field map's allowlists apply."""
+
+    email: str = ""
+    merge_fields: dict[str, MergeValue] = field(default_factory=dict)
+    # merge tag -> the field name the person's form used, so errors point at their field.
+    merge_field_names: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    interests: dict[str, bool] = field(default_factory=dict)
+    language: str | None = None
+    marketing_permissions: list[dict[str, Any]] = field(default_factory=list)
+    honeypot_filled: bool = False
+    form_token: str | None = None
+    source: str = "json"
+    email_field: str = "email"
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def read_fields(submission: SignupSubmission, field_map: SignupFieldMap, max_body_bytes: int) -> SignupFields:
+    """The submission's fields, from JSON or from a form post."""
+    if len(submission.body) > max_body_bytes:
+        raise PayloadTooLarge(f"A signup can be at most {max_body_bytes} bytes.")
+    kind = media_type(submission.content_type)
+    if kind == "application/x-www-form-urlencoded":
+        return _form_fields(submission.body, field_map)
+    if kind == "application/json" or kind.endswith("+json"):
+        return _json_fields(submission.body, field_map)
+    raise UnsupportedMediaType("Send the signup as application/json or application/x-www-form-urlencoded.")
+
+
+def build_signup(
+    fields: SignupFields,
+    *,
+    field_map: SignupFieldMap,
+    list_id: str,
+    status_if_new: str,
+    accept_language: str | None,
+    source_ip: str | None,
+    now: datetime | None = None,
+) -> Signup:
+    """Check the fields and apply the field map's allowlists."""
+    email = normalise_email(fields.email, fields.email_field)
+    errors = [
+        FieldError(fields.merge_field_names.get(tag, tag), f"Keep this under {MAX_MERGE_VALUE_LENGTH} characters.")
+        for tag, value in fields.merge_fields.items()
+        if _too_long(value)
+    ]
+    if errors:
+        raise InvalidRequest("Some fields are too long.", errors)
+    language = mailchimp_language(fields.language) if fields.language else None
+    return Signup(
+        list_id=list_id,
+        email=email,
+        status_if_new="subscribed" if status_if_new == "subscribed" else "pending",
+        merge_fields={tag: value for tag, value in fields.merge_fields.items() if value not in ("", {})},
+        tags=allowed_tags(fields.tags, field_map),
+        interests=allowed_interests(fields.interests, field_map),
+        language=language or language_from_header(accept_language),
+        ip_signup=source_ip or None,
+        timestamp_signup=(now or datetime.now(UTC)).replace(microsecond=0),
+        marketing_permissions=fields.marketing_permissions,
+        source="form" if fields.source == "form" else "json",
+    )
+
+
+def normalise_email(raw: str, field_name: str = "email") -> str:
+    """A deliverable-looking address with its domain lower-cased (IDN domains as punycode).
+
+    Mailchimp keys members by the MD5 of the lower-cased address; the local part keeps the
+    person's spelling for display.
+    """
+    value = raw.strip().removeprefix("mailto:")
+    if not value:
+        raise InvalidRequest("Enter your email address.", [FieldError(field_name, "Enter your email address.")])
+    invalid = InvalidRequest(
+        "Check your email address.", [FieldError(field_name, "Enter a valid email address, like name@example.org.")]
+    )
+    if value.count("@") != 1 or len(value) > 254:
+        raise invalid
+    local_part, domain = value.split("@")
+    domain = domain.rstrip(".").lower()
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise invalid from None
+    labels = domain.split(".")
+    if (
+        len(local_part) > 64
+        or not _LOCAL_PART.match(local_part)
+        or len(labels) < 2
+        or not all(_DOMAIN_LABEL.match(label) for label in labels)
+        or not _TOP_LEVEL_DOMAIN.match(labels[-1])
+    ):
+        raise invalid
+    return f"{local_part}@{domain}"
+
+
+def allowed_tags(requested: list[str], field_map: SignupFieldMap) -> list[str]:
+    """The field map's default tags plus the requested tags it allows (by form value or name)."""
+    allowed = {key.casefold(): name for key, name in field_map.tags.items()}
+    allowed.update({name.casefold(): name for name in field_map.tags.values()})
+    tags = list(field_map.default_tags)
+    for value in requested:
+        name = allowed.get(value.strip().casefold())
+        if name is None:
+            _dropped("tag", value)
+        elif name not in tags:
+            tags.append(name)
+    return tags
+
+
+def allowed_interests(requested: dict[str, bool], field_map: SignupFieldMap) -> dict[str, bool]:
+    allowed = dict(field_map.interests)
+    allowed.update({interest: interest for interest in field_map.interests.values()})
+    interests: dict[str, bool] = {}
+    for key, wanted in requested.items():
+        interest = allowed.get(key.strip())
+        if interest is None:
+            _dropped("interest", key)
+        else:
+            interests[interest] = wanted
+    return interests
+
+
+def _dropped(kind: str, value: str) -> None:
+    # The value is what the form sent; it is not personal data, but keep it short in logs.
+    logger.warning("signup asked for a %s the field map does not allow; dropped", kind, extra={"value": value[:100]})
+    count("SignupFieldDropped")
+
+
+def _too_long(value: MergeValue) -> bool:
+    if isinstance(value, dict):
+        return any(len(part) > MAX_MERGE_VALUE_LENGTH for part in value.values())
+    return isinstance(value, str) and len(value) > MAX_MERGE_VALUE_LENGTH
+
+
+def _merge_tag_for(name: str, field_map: SignupFieldMap) -> str | None:
+    if name in field_map.merge_fields:
+        return field_map.merge_fields[name]
+    if name in BUILT_IN_MERGE_FIELDS:
+        return BUILT_IN_MERGE_FIELDS[name]
+    if field_map.any_merge_tag and _MERGE_TAG.match(name) and name != "EMAIL":
+        return name
+    return None
+
+
+# ---------------------------------------------------------------- JSON
+def _json_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
+    try:
+        document = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest("Send the signup as a JSON object.")
+    try:
+        request = SignupRequest.model_validate(document)
+    except ValidationError as exc:
+        errors = [
+            FieldError(".".join(str(part) for part in error["loc"]) or "body", error["msg"])
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidRequest("Some fields are missing or invalid.", errors) from None
+    fields = SignupFields(email=request.email, source="json", form_token=request.form_token)
+    fields.honeypot_filled = bool(request.honeypot)
+    for name, given in (("first_name", request.first_name), ("last_name", request.last_name)):
+        if given:
+            _put_merge_field(fields, field_map, name, given)
+    for name, value in request.merge_fields.items():
+        _put_merge_field(fields, field_map, name.strip(), value, display=f"merge_fields.{name}")
+    fields.tags = [tag for tag in request.tags if tag.strip()]
+    interests = request.interests
+    fields.interests = {key: True for key in interests} if isinstance(interests, list) else dict(interests)
+    fields.language = request.language or None
+    fields.marketing_permissions = [permission.model_dump() for permission in request.marketing_permissions]
+    return fields
+
+
+def _put_merge_field(
+    fields: SignupFields, field_map: SignupFieldMap, name: str, value: MergeValue, display: str | None = None
+) -> None:
+    tag = _merge_tag_for(name, field_map) or _merge_tag_for(name.upper(), field_map)
+    if tag is None:
+        return
+    fields.merge_fields[tag] = value.strip() if isinstance(value, str) else value
+    fields.merge_field_names[tag] = display or name
+
+
+# ---------------------------------------------------------------- form posts
+def _form_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
+        )
+    except UnicodeDecodeError:
+        raise InvalidRequest("The form is not UTF-8 encoded.") from None
+    except ValueError:
+        raise InvalidRequest(f"A signup form can have at most {MAX_FORM_FIELDS} fields.") from None
+    fields = SignupFields(source="form", email_field="EMAIL")
+    sub_fields: dict[str, dict[str, str]] = {}
+    for name, raw_value in pairs:
+        value = raw_value.strip()
+        if name in ("EMAIL", "email"):
+            fields.email, fields.email_field = value, name
+        elif name == HONEYPOT_FIELD or name.startswith("b_"):
+            fields.honeypot_filled = fields.honeypot_filled or bool(raw_value)
+        elif name == FORM_TOKEN_FIELD:
+            fields.form_token = value or None
+        elif name == "tags":
+            fields.tags.extend(tag.strip() for tag in value.split(",") if tag.strip())
+        elif name == "language":
+            fields.language = value or None
+        elif name not in IGNORED_FORM_FIELDS:
+            _form_field(fields, field_map, sub_fields, name, value)
+    for tag, parts in sub_fields.items():
+        fields.merge_fields[tag] = _combine_sub_fields(parts)
+    return fields
+
+
+def _form_field(
+    fields: SignupFields, field_map: SignupFieldMap, sub_fields: dict[str, dict[str, str]], name: str, value: str
+) -> None:
+    group = _GROUP.match(name)
+    if group is not None:
+        # Checkboxes post group[<group>][<bit>]=<bit>; radios and drop-downs group[<group>]=<bit>.
+        bit = group.group(2) or value
+        if value and bit:
+            fields.interests[f"{group.group(1)}:{bit}"] = True
+        return
+    gdpr = _GDPR.match(name)
+    if gdpr is not None:
+        if value:
+            fields.marketing_permissions.append({"marketing_permission_id": gdpr.group(1), "enabled": True})
+        return
+    sub_field = _SUB_FIELD.match(name)
+    if sub_field is not None:
+        tag = _merge_tag_for(sub_field.group(1), field_map)
+        if tag is not None:
+            sub_fields.setdefault(tag, {})[sub_field.group(2)] = value
+            fields.merge_field_names[tag] = sub_field.group(1)
+        return
+    _put_merge_field(fields, field_map, name, value)
+
+
+def _combine_sub_fields(parts: dict[str, str]) -> MergeValue:
+    """Embedded forms split some merge fields: a birthday into month/day, a date into
+    month/day/year, a US phone into area/detail1/detail2, an address into its lines."""
+    keys = set(parts)
+    if keys == {"month", "day"}:
+        return f"{parts['month']:0>2}/{parts['day']:0>2}" if parts["month"] and parts["day"] else ""
+    if keys == {"month", "day", "year"}:
+        return f"{parts['month']:0>2}/{parts['day']:0>2}/{parts['year']}" if all(parts.values()) else ""
+    if keys == {"area", "detail1", "detail2"}:
+        return "-".join(parts[key] for key in ("area", "detail1", "detail2")) if all(parts.values()) else ""
+    return {key: value for key, value in parts.items() if value}

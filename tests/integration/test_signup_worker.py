@@ -1,0 +1,152 @@
+"""The signup worker: queued signups applied from real SQS messages (moto) to the sandbox."""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from chimpbridge.models.signup import QueuedSignup, Signup
+from sandbox.mailchimp import DEFAULT_LIST_ID
+from tests.support.functions import LambdaContext, event, load_function
+
+pytestmark = pytest.mark.xdist_group("signup")
+
+
+@pytest.fixture
+def worker(signup_api):
+    signup_api.configure(SIGNUP_WORKER_CONCURRENCY="4", SIGNUP_RETRY_BASE_DELAY_SECONDS="30")
+    return load_function("signup_worker")
+
+
+def queue_signups(signup_api, *bodies):
+    """Send ``bodies`` (QueuedSignup or raw text) to the signup queue and receive them as Lambda would."""
+    for body in bodies:
+        text = body if isinstance(body, str) else body.model_dump_json(exclude_none=True)
+        signup_api.sqs.send_message(QueueUrl=signup_api.queue_url, MessageBody=text)
+    received = signup_api.sqs.receive_message(
+        QueueUrl=signup_api.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
+    )["Messages"]
+    assert len(received) == len(bodies)
+    return {"Records": [sqs_record(message) for message in received]}
+
+
+def sqs_record(message):
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message["Attributes"],
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signups",
+        "awsRegion": "us-east-1",
+    }
+
+
+def queued(email, **fields):
+    signup = Signup(list_id=DEFAULT_LIST_ID, email=email, **fields)
+    return QueuedSignup(signup=signup, queued_at=datetime.now(UTC), reason="mailchimp-503")
+
+
+def failed_ids(result):
+    return [item["itemIdentifier"] for item in result["batchItemFailures"]]
+
+
+def test_queued_signup_is_applied_like_a_direct_one(signup_api, worker, new_email):
+    # Given a signup that waited on the queue
+    email = new_email()
+    batch = queue_signups(signup_api, queued(email, merge_fields={"FNAME": "Quinn"}, tags=["blog"], language="fr"))
+    # When the worker gets it
+    result = worker.lambda_handler(batch, LambdaContext(timeout_seconds=30))
+    # Then the person is pending with everything they sent, and the record is done
+    assert failed_ids(result) == []
+    member = signup_api.member(email)
+    assert (member["status"], member["merge_fields"]["FNAME"], member["language"]) == ("pending", "Quinn", "fr")
+    assert [tag["name"] for tag in member["tags"]] == ["blog"]
+
+
+def test_a_queued_signup_delivered_twice_leaves_one_member(signup_api, worker, new_email):
+    email = new_email()
+    worker.lambda_handler(queue_signups(signup_api, queued(email)), LambdaContext())
+    count = signup_api.member_count()
+    result = worker.lambda_handler(queue_signups(signup_api, queued(email)), LambdaContext())
+    assert failed_ids(result) == []
+    assert signup_api.member_count() == count
+
+
+def test_queued_signup_never_makes_a_subscribed_person_pending(signup_api, worker, new_email):
+    email = new_email()
+    signup_api.put_member(email, "subscribed")
+    worker.lambda_handler(queue_signups(signup_api, queued(email, merge_fields={"FNAME": "Still"})), LambdaContext())
+    member = signup_api.member(email)
+    assert (member["status"], member["merge_fields"]["FNAME"]) == ("subscribed", "Still")
+
+
+def test_queued_unsubscribed_person_becomes_pending(signup_api, worker, new_email):
+    email = new_email()
+    signup_api.put_member(email, "unsubscribed")
+    worker.lambda_handler(queue_signups(signup_api, queued(email)), LambdaContext())
+    assert signup_api.member(email)["status"] == "pending"
+
+
+def test_permanent_refusal_is_final_not_retried(signup_api, worker, new_email):
+    # Given a queued address Mailchimp will never take
+    batch = queue_signups(signup_api, queued(new_email(domain="example.com")))
+    # When the worker applies it
+    result = worker.lambda_handler(batch, LambdaContext())
+    # Then the record counts as done (logged and counted, not retried)
+    assert failed_ids(result) == []
+
+
+def test_queued_signup_missing_a_required_field_is_still_added(signup_api, worker, new_email):
+    # The person can no longer be asked for it: on the list beats lost.
+    signup_api.lists.add_list_merge_field(
+        DEFAULT_LIST_ID, {"tag": "COMPANY", "name": "Company", "type": "text", "required": True}
+    )
+    email = new_email()
+    result = worker.lambda_handler(queue_signups(signup_api, queued(email)), LambdaContext())
+    assert failed_ids(result) == []
+    assert signup_api.member(email)["status"] == "pending"
+
+
+def test_transient_failures_are_reported_and_delayed(signup_api, worker, new_email):
+    # Given Mailchimp still answering 503
+    signup_api.sandbox.faults(error_rate=1.0, statuses=[503])
+    batch = queue_signups(signup_api, queued(new_email()), queued(new_email()))
+    # When the worker tries the batch
+    result = worker.lambda_handler(batch, LambdaContext())
+    # Then both records stay on the queue, hidden for a while instead of coming straight back
+    assert sorted(failed_ids(result)) == sorted(record["messageId"] for record in batch["Records"])
+    again = signup_api.sqs.receive_message(QueueUrl=signup_api.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    assert again.get("Messages", []) == []
+
+
+def test_only_the_failed_records_of_a_batch_are_retried(signup_api, worker, new_email):
+    ok = queued(new_email())
+    broken = "{not a queued signup"
+    batch = queue_signups(signup_api, ok, broken)
+    result = worker.lambda_handler(batch, LambdaContext())
+    broken_id = next(record["messageId"] for record in batch["Records"] if record["body"] == broken)
+    assert failed_ids(result) == [broken_id]
+    assert signup_api.member(ok.signup.email)["status"] == "pending"
+
+
+def test_sample_event_is_applied(signup_api, worker):
+    result = worker.lambda_handler(event("signup_worker/queued-signups.json"), LambdaContext())
+    assert failed_ids(result) == []
+    assert signup_api.member("queued.one@example.org")["merge_fields"]["FNAME"] == "Quinn"
+
+
+def test_queued_message_shape_is_stable_for_other_producers(signup_api, worker, new_email):
+    # The registration hook enqueues QueuedSignup JSON too: the minimal document must work.
+    email = new_email()
+    minimal = {
+        "signup": {"list_id": DEFAULT_LIST_ID, "email": email},
+        "queued_at": "2026-01-01T00:00:00Z",
+        "reason": "opt-in",
+    }
+    result = worker.lambda_handler(queue_signups(signup_api, json.dumps(minimal)), LambdaContext())
+    assert failed_ids(result) == []
+    assert signup_api.member(email)["status"] == "pending"

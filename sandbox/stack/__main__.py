@@ -3,6 +3,7 @@
 dev     the whole product on loopback, in the foreground, until Ctrl-C.
 invoke  one function, one event, result as JSON on stdout (logs on stderr). Uses the dev stack
         when one answers on the configured ports, else starts moto and the sandbox for the run.
+        A result that says {"done": false} is passed back in until done (the export's loop).
 env-file  print (or --write) .local-stack/sam-env.json for `sam local ... --env-vars` users;
         dev writes it at every start.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from sandbox.stack.cli_output import banner
 from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render, write
 from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url, bind_host
+from sandbox.stack.loop import invoke_until_done
 from sandbox.stack.services import moto_answers, sandbox_answers
 from sandbox.stack.stack import LocalStack
 from sandbox.stack.workers import FunctionError
@@ -82,7 +84,14 @@ def run_invoke(template: Path, logical_id: str, event_path: str, start_sandbox: 
     )
     with stack:
         try:
-            payload = stack.invoke(logical_id, event)
+            # A result that says {"done": false} is fed back in, as the export state machine does.
+            payload = invoke_until_done(
+                lambda current: stack.invoke(logical_id, current),
+                event,
+                on_continue=lambda count, result: _write_line(
+                    f"{logical_id}: not done after invocation {count}; invoking again with its result", sys.stderr
+                ),
+            )
         except FunctionError as error:
             _write_line(json.dumps(error.result.payload, indent=2))
             return 1

@@ -220,14 +220,19 @@ def _rebind(client: ApiT, api_client: object) -> ApiT:
 
 
 @functools.cache
-def marketing() -> mailchimp_marketing.Client:
-    """The Marketing API client for this container (official SDK, pooled, retrying)."""
+def marketing(max_connections: int | None = None) -> mailchimp_marketing.Client:
+    """The Marketing API client for this container (official SDK, pooled, retrying).
+
+    ``max_connections`` gives a client its own pool of that size (the export's page workers);
+    without it the pool is ``MAILCHIMP_MAX_CONNECTIONS``.
+    """
     config = settings.load(settings.MailchimpSettings)
 
     def credentials(force: bool) -> MailchimpCredentials:
         return get_secret(config.secret_arn, MailchimpCredentials, force=force)
 
-    api_client = PooledMarketingApiClient(build_transport("mailchimp"), credentials, config.api_url)
+    transport = build_transport("mailchimp", pool_size=max_connections)
+    api_client = PooledMarketingApiClient(transport, credentials, config.api_url)
     return _rebind(mailchimp_marketing.Client(), api_client)
 
 

@@ -109,3 +109,15 @@ class MandrillApiError(UpstreamError):
     name: str = ""
     message: str = ""
     code: int | None = None
+
+
+class ExportBusy(ChimpBridgeError):
+    """Another run holds the export lock of this audience stream; try again later."""
+
+
+class ExportInterrupted(ChimpBridgeError):
+    """An export stopped on a transient failure; its checkpoint is kept, so a retry resumes it."""
+
+
+class ExportFailed(ChimpBridgeError):
+    """An export cannot finish (bad input, credentials, a vanished audience); it was aborted."""

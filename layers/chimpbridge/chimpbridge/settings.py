@@ -239,3 +239,24 @@ class SignupWorkerSettings(EnvModel):
     concurrency: int = Field(alias="SIGNUP_WORKER_CONCURRENCY", default=4, ge=1, le=10)
     retry_base_seconds: int = Field(alias="SIGNUP_RETRY_BASE_DELAY_SECONDS", default=15, ge=0, le=900)
     retry_max_seconds: int = Field(alias="SIGNUP_RETRY_MAX_DELAY_SECONDS", default=900, ge=0, le=43_200)
+
+
+# ---------------------------------------------------------------- audience export
+class ExportSettings(EnvModel):
+    """The scheduled audience export: where it writes, and how hard it pulls on Mailchimp."""
+
+    state_table: str = Field(alias="STATE_TABLE", min_length=1)
+    bucket: str = Field(alias="EXPORT_BUCKET", min_length=1)
+    # Pages fetched at once = connections held. Mailchimp allows 10 per account, shared with
+    # signups and everything else; the default leaves room for them.
+    concurrency: int = Field(alias="EXPORT_CONCURRENCY", default=4, ge=1, le=10)
+    part_size_mib: int = Field(alias="EXPORT_PART_SIZE_MIB", default=8, ge=5, le=512)
+    # Stop taking new pages this long before the Lambda deadline, then checkpoint.
+    stop_before_deadline_seconds: Seconds = Field(alias="EXPORT_STOP_BEFORE_DEADLINE_SECONDS", default=60)
+    # 0: as many as the invocation's time allows. A limit makes invocations short and even.
+    max_pages_per_invocation: int = Field(alias="EXPORT_MAX_PAGES_PER_INVOCATION", default=0, ge=0)
+    # A run exports members changed before (its start - this): covers clock skew between
+    # Lambda and Mailchimp, so a change stamped during the run can never fall inside the run.
+    settle_seconds: int = Field(alias="EXPORT_SETTLE_SECONDS", default=10, ge=0, le=3600)
+    # How long a run's lock holds without being renewed: longer than one invocation can live.
+    lock_lease_seconds: int = Field(alias="EXPORT_LOCK_LEASE_SECONDS", default=1020, ge=1)

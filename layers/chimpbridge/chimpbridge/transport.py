@@ -115,6 +115,9 @@ class RetryingTransport:
         self.policy = policy
         self._sleep = sleep
         self._on_retry = on_retry
+        # Retries so far, across threads (progress metrics read it).
+        self.retries = 0
+        self._retries_lock = threading.Lock()
 
     def request(
         self,
@@ -170,6 +173,8 @@ class RetryingTransport:
                 if failure is not None:
                     raise failure
                 return response
+            with self._retries_lock:
+                self.retries += 1
             if self._on_retry is not None:
                 self._on_retry(url, None if failure is not None else response.status_code)
             self._sleep(delay)

@@ -1,0 +1,183 @@
+"""Reading one window of an audience, many pages at once, with every member exactly once.
+
+A window is ``since <= last_changed < before`` (one status, or all), sorted by
+``last_changed`` ascending and read with ``offset`` paging, ``count=1000``, several pages in
+flight. Offset paging is only exact while the set it pages over stays the same, so:
+
+* ``before`` is in the past when the run starts. Nothing can *enter* the window during the
+  run: a change stamps ``last_changed`` with Mailchimp's "now", which is later than ``before``.
+* A member that changes during the run *leaves* the window (its new ``last_changed`` is past
+  ``before``; the next incremental run picks it up with its new values). When a member ahead of
+  the current offset leaves, every later member shifts left by one and offset paging would
+  silently skip one of them. The set can only shrink, so its size (``total_items``, on every
+  page) tells whether it changed: pages whose total equals the first page's total are slices of
+  one and the same set.
+* Pages are committed in offset order. The first page whose total differs starts a new
+  *epoch*: that page and everything fetched after it are discarded, and paging restarts at
+  offset 0 with ``since`` = the commit boundary (below). In-flight requests of the old epoch are
+  dropped as they land. A change during the run costs at most one round of pages.
+* The commit boundary: committed output always ends at a ``last_changed`` second boundary. The
+  trailing members that share the last page's final ``last_changed`` are held back until the
+  next page shows a later second. Then "everything before ``resume_since`` is written" holds
+  exactly, and ``since_last_changed`` (inclusive) can restart there with no skip and no
+  duplicate, whatever the order of members within one second. The same boundary is what a
+  checkpoint stores, so a resumed run is simply a new epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+
+from chimpbridge.logic.export_layout import ExportedMember
+
+PAGE_SIZE = 1000  # Mailchimp's maximum
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    status: str | None
+    since: int | None  # inclusive
+    before: int  # exclusive
+    offset: int
+    count: int
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    total: int
+    members: list[ExportedMember]
+
+
+PageSource = Callable[[PageRequest], FetchedPage]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Members to write, in order. After them, every member of the window with
+    ``last_changed < resume_since`` has been yielded; ``resume_since`` is None at the end."""
+
+    members: list[ExportedMember]
+    resume_since: int | None
+
+
+@dataclass
+class PagerStats:
+    pages: int = 0  # requests answered
+    discarded: int = 0  # answered but dropped by an epoch restart
+    restarts: int = 0
+
+
+def _tie_start(members: list[ExportedMember]) -> int:
+    """Index where the trailing run of equal ``last_changed`` begins."""
+    last = members[-1].last_changed
+    index = len(members) - 1
+    while index > 0 and members[index - 1].last_changed == last:
+        index -= 1
+    return index
+
+
+@dataclass
+class _Epoch:
+    """Paging state over one version of the window's member set."""
+
+    number: int
+    since: int | None
+    ready: dict[int, FetchedPage] = field(default_factory=dict)
+    next_offset: int = 0
+    commit_offset: int = 0
+    first_total: int | None = None  # the set's size, from the epoch's first page
+    known_total: int | None = None  # the largest total seen (for scheduling only)
+    held: list[ExportedMember] = field(default_factory=list)
+
+
+@dataclass
+class WindowPager:
+    """Iterate to get :class:`Batch` es. ``keep_going()`` is asked before each new page; once it
+    says no, pages in flight are still committed, then iteration ends with ``finished`` False
+    and ``resume_since`` marking where to continue."""
+
+    source: PageSource
+    executor: Executor
+    concurrency: int
+    status: str | None
+    since: int | None
+    before: int
+    keep_going: Callable[[], bool]
+    page_size: int = PAGE_SIZE
+    stats: PagerStats = field(default_factory=PagerStats)
+    finished: bool = False
+
+    def __post_init__(self) -> None:
+        self.resume_since = self.since
+        self._in_flight: dict[Future[FetchedPage], tuple[int, int]] = {}  # future -> (epoch, offset)
+        self._stopping = False
+
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            yield from self._batches()
+        finally:
+            for future in self._in_flight:
+                future.cancel()
+            # Let requests already on the wire finish: no thread outlives the invocation.
+            wait(list(self._in_flight))
+            self._in_flight.clear()
+
+    def _batches(self) -> Iterator[Batch]:
+        epoch = _Epoch(0, self.since)
+        while True:
+            self._schedule(epoch)
+            if not self._in_flight:
+                return  # stopped early: resume_since says where to continue
+            self._collect(epoch)
+            while epoch.commit_offset in epoch.ready:
+                page = epoch.ready.pop(epoch.commit_offset)
+                if epoch.first_total is None:
+                    epoch.first_total = page.total
+                is_last = epoch.commit_offset + self.page_size >= epoch.first_total
+                if page.total != epoch.first_total or (not is_last and len(page.members) < self.page_size):
+                    # The set changed under us: restart from the commit boundary.
+                    self.stats.restarts += 1
+                    self.stats.discarded += 1 + len(epoch.ready)
+                    epoch = _Epoch(epoch.number + 1, self.resume_since)
+                    break
+                members = epoch.held + page.members
+                epoch.commit_offset += self.page_size
+                if is_last:
+                    self.finished = True
+                    self.resume_since = None
+                    yield Batch(members, None)
+                    return
+                if members:
+                    split = _tie_start(members)
+                    epoch.held = members[split:]
+                    if split:
+                        self.resume_since = epoch.held[0].last_changed
+                        yield Batch(members[:split], self.resume_since)
+
+    def _schedule(self, epoch: _Epoch) -> None:
+        while not self._stopping and len(self._in_flight) + len(epoch.ready) < 2 * self.concurrency:
+            # Before any answer, one round of pages goes out speculatively.
+            limit = epoch.known_total if epoch.known_total is not None else self.concurrency * self.page_size
+            if epoch.next_offset >= limit:
+                return
+            if not self.keep_going():
+                self._stopping = True
+                return
+            request = PageRequest(self.status, epoch.since, self.before, epoch.next_offset, self.page_size)
+            self._in_flight[self.executor.submit(self.source, request)] = (epoch.number, epoch.next_offset)
+            epoch.next_offset += self.page_size
+
+    def _collect(self, epoch: _Epoch) -> None:
+        """Wait for at least one answer; keep those of the current epoch."""
+        done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            page_epoch, offset = self._in_flight.pop(future)
+            page = future.result()
+            self.stats.pages += 1
+            if page_epoch != epoch.number:
+                self.stats.discarded += 1
+                continue
+            epoch.ready[offset] = page
+            epoch.known_total = page.total if epoch.known_total is None else max(epoch.known_total, page.total)

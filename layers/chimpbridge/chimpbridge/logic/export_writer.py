@@ -1,0 +1,179 @@
+"""One gzip file streamed to S3 as a multipart upload, in constant memory, across invocations.
+
+The object is a single gzip member: a 10-byte header, one raw DEFLATE stream, and the trailer
+(CRC-32 and length of the uncompressed data). Compressed bytes collect in a buffer that becomes
+a part once it reaches the part size (S3 wants at least 5 MiB for every part but the last).
+Before a part is cut the compressor is sync-flushed, so the part ends on a byte boundary and the
+checkpoint taken after it needs no compressor state.
+
+Across invocations: DEFLATE blocks from two compressors can follow each other (the new one never
+refers back into data it has not seen), and CRC-32 continues from a saved integer. So a
+suspended stream sync-flushes, parks the compressed bytes that are not yet a part in a staging
+object (outside the audience folders), and the next invocation picks them up. The SHA-256 of
+the whole object is the one thing that cannot continue (hashlib state cannot be saved): a
+stream that never crossed an invocation hashes as it uploads; one that did is read back once,
+after completion, and hashed then. Each part also carries its own SHA-256, which S3 verifies on
+upload and which the manifest lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from chimpbridge.dal import aws
+from chimpbridge.models.export import UploadedPart, WriterState
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+MIB = 1024 * 1024
+# No file name, no mtime (the same input gives the same bytes), "unknown" OS.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+COMPRESSION_LEVEL = 6
+READ_CHUNK = 4 * MIB
+
+
+@dataclass(frozen=True)
+class CompletedObject:
+    bytes: int
+    sha256: str  # hex
+    version_id: str | None
+
+
+def create_upload(bucket: str, key: str, *, content_type: str, metadata: dict[str, str]) -> WriterState:
+    """Start the multipart upload a new stream goes to."""
+    upload = aws.s3().create_multipart_upload(
+        Bucket=bucket, Key=key, ContentType=content_type, Metadata=metadata, ChecksumAlgorithm="SHA256"
+    )
+    return WriterState(upload_id=upload["UploadId"])
+
+
+def abort_upload(bucket: str, key: str, upload_id: str) -> None:
+    """Abort an upload: S3 drops its parts. Aborting one that is gone already is fine."""
+    try:
+        aws.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+class MultipartGzipWriter:
+    def __init__(self, bucket: str, key: str, state: WriterState, part_size: int) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.state = state
+        self.part_size = part_size
+        self._compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self._pending = bytearray()
+        self._hash = hashlib.sha256() if state.single_pass else None
+        # Staging objects whose bytes are now inside an uploaded part or a newer tail.
+        self.consumed_tails: list[str] = []
+
+    @classmethod
+    def open(cls, bucket: str, key: str, state: WriterState, part_size: int) -> MultipartGzipWriter:
+        """Continue the stream ``state`` describes (a new one starts with the gzip header)."""
+        writer = cls(bucket, key, state.model_copy(deep=True), part_size)
+        if not state.parts and state.tail_key is None:
+            # Nothing of this stream survived: whatever an earlier attempt wrote is written again.
+            writer.state.crc32 = writer.state.raw_bytes = 0
+            writer._pending += GZIP_HEADER
+        elif state.tail_key is not None:
+            tail = aws.s3().get_object(Bucket=bucket, Key=state.tail_key)["Body"].read()
+            if len(tail) != state.tail_size:
+                raise RuntimeError(f"staging object {state.tail_key} has {len(tail)} bytes, expected {state.tail_size}")
+            writer._pending += tail
+            writer.consumed_tails.append(state.tail_key)
+            writer.state.tail_key = None
+            writer.state.tail_size = 0
+        return writer
+
+    @property
+    def compressed_bytes(self) -> int:
+        return sum(part.size for part in self.state.parts) + len(self._pending)
+
+    def write(self, data: bytes) -> None:
+        self.state.crc32 = zlib.crc32(data, self.state.crc32)
+        self.state.raw_bytes += len(data)
+        self._pending += self._compressor.compress(data)
+
+    def part_due(self) -> bool:
+        return len(self._pending) >= self.part_size
+
+    def cut_part(self) -> None:
+        """Upload everything written so far as the next part (call when :meth:`part_due`)."""
+        self._pending += self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self._upload(bytes(self._pending))
+        self._pending.clear()
+
+    def suspend(self, tail_key: str) -> None:
+        """End this invocation's share: what is not a part yet goes to ``tail_key``."""
+        self._pending += self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        if self._pending:
+            aws.s3().put_object(Bucket=self.bucket, Key=tail_key, Body=bytes(self._pending))
+            self.state.tail_key = tail_key
+            self.state.tail_size = len(self._pending)
+        self._pending.clear()
+        self.state.single_pass = False
+        self._hash = None
+
+    def finish(self) -> CompletedObject:
+        """Write the gzip trailer, upload the last part and complete the upload."""
+        self._pending += self._compressor.flush(zlib.Z_FINISH)
+        self._pending += struct.pack("<II", self.state.crc32, self.state.raw_bytes & 0xFFFFFFFF)
+        self._upload(bytes(self._pending))
+        self._pending.clear()
+        parts: list[CompletedPartTypeDef] = [
+            {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.sha256} for part in self.state.parts
+        ]
+        s3 = aws.s3()
+        try:
+            completed = s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.state.upload_id, MultipartUpload={"Parts": parts}
+            )
+            version_id = completed.get("VersionId")
+        except ClientError as error:
+            # Completed by an earlier attempt that died before recording it.
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+            version_id = s3.head_object(Bucket=self.bucket, Key=self.key).get("VersionId")
+        size = self.compressed_bytes
+        digest = self._hash.hexdigest() if self._hash is not None else self._read_back_sha256(version_id)
+        return CompletedObject(bytes=size, sha256=digest, version_id=version_id)
+
+    def _upload(self, data: bytes) -> None:
+        number = len(self.state.parts) + 1
+        checksum = _sha256_b64(data)
+        response = aws.s3().upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.state.upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+        )
+        self.state.parts.append(UploadedPart(number=number, etag=response["ETag"], sha256=checksum, size=len(data)))
+        if self._hash is not None:
+            self._hash.update(data)
+
+    def _read_back_sha256(self, version_id: str | None) -> str:
+        s3 = aws.s3()
+        if version_id:
+            body = s3.get_object(Bucket=self.bucket, Key=self.key, VersionId=version_id)["Body"]
+        else:
+            body = s3.get_object(Bucket=self.bucket, Key=self.key)["Body"]
+        digest = hashlib.sha256()
+        for chunk in body.iter_chunks(READ_CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest()

@@ -1,0 +1,39 @@
+"""The export state machine's loop, locally (issue 7). Not a state-machine interpreter: only the
+one contract the template's state machines use, "call the function again with its own result
+while the result says ``{"done": false}``".
+
+In AWS, Step Functions does this (statemachine/audience_export.asl.json); here ``make invoke``
+does it, so ``make invoke FN=AudienceExportFunction EVENT=events/audience_export/full.json``
+runs an export to the end however many invocations it takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+MAX_INVOCATIONS = 10_000
+
+
+def wants_another_invocation(result: Any) -> bool:
+    return isinstance(result, dict) and result.get("done") is False
+
+
+def invoke_until_done(
+    invoke: Callable[[Any], Any],
+    event: Any,
+    *,
+    on_continue: Callable[[int, Any], None] | None = None,
+    max_invocations: int = MAX_INVOCATIONS,
+) -> Any:
+    """``invoke(event)``, then ``invoke(result)`` while the result is not done; the last result."""
+    result = invoke(event)
+    invocations = 1
+    while wants_another_invocation(result):
+        if invocations >= max_invocations:
+            raise RuntimeError(f"still not done after {invocations} invocations")
+        if on_continue is not None:
+            on_continue(invocations, result)
+        result = invoke(result)
+        invocations += 1
+    return result

@@ -13,4 +13,5 @@ pytest_plugins: list[str] = [
     "tests.support.signup",
     "sandbox.stack.pytest_plugin",
     "sandbox.mailchimp.pytest_plugin",
+    "tests.support.registration",
 ]

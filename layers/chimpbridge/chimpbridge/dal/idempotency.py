@@ -65,6 +65,11 @@ def once(
         response_hook=repeated,
     )
     store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.dynamodb())
+    # Powertools configures a layer lazily, on first use, and not thread-safely: it marks the
+    # layer configured before it sets the key path. A second thread starting in between would
+    # hash the whole payload instead of the key (another key: a duplicate email). Configure it
+    # now, before any thread can use it; later calls return early.
+    store.configure(config, key_prefix=key_prefix)
     wrapped = idempotent_function(
         function,
         data_keyword_argument=data_keyword,

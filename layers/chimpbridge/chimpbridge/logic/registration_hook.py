@@ -61,6 +61,8 @@ def accept(delivery: HookDelivery) -> HookAccepted:
     )
     flows = settings.load(settings.EmailFlowSettings).flows
     if delivery.hook not in flows:
+        count("HookInvalid")
+        logger.warning("hook not configured in EMAIL_FLOWS", extra={"hook": delivery.hook})
         raise Rejected(
             "hook-not-configured",
             f"No email is configured for the hook {delivery.hook!r}. Configured hooks: {', '.join(sorted(flows))}.",
@@ -107,6 +109,9 @@ def _parse(body: str) -> HookRequest:
             FieldError(".".join(str(part) for part in err["loc"]) or "body", err["msg"].removeprefix("Value error, "))
             for err in exc.errors(include_input=False, include_url=False)
         ]
+        # Kratos ignores the answer (response.ignore: true): these logs are where it shows.
+        count("HookInvalid")
+        logger.warning("hook body rejected", extra={"fields": [error.field for error in errors]})
         raise InvalidRequest("The hook body is not what the shipped Jsonnet produces.", errors) from None
 
 
@@ -219,6 +224,8 @@ def _raise_domain_error(error: Exception) -> None:
     if isinstance(error, IdempotencyAlreadyInProgressError):
         raise Busy("This delivery is being queued by another request right now; try again shortly.") from None
     if isinstance(error, IdempotencyValidationError):
+        count("HookInvalid")
+        logger.warning("trigger id reused for another identity or flow")
         raise Rejected(
             "trigger-id-reused",
             "This Ory-Webhook-Trigger-ID was already used for another identity or flow.",

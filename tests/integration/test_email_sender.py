@@ -1,0 +1,252 @@
+"""The email sender: real SQS events from a moto queue, the official Transactional SDK talking
+HTTP to the Mailchimp sandbox, idempotency records in a moto DynamoDB table."""
+
+import json
+
+import pytest
+
+from tests.support.functions import LambdaContext, event, load_function
+from tests.support.registration import FROM_ADDRESS, new_id
+
+
+@pytest.fixture
+def sender(email_env):
+    return load_function("email_sender")
+
+
+def queued_message(**overrides):
+    """The body of events/email_sender/welcome.json for a new identity and flow."""
+    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
+    identity_id = new_id()
+    message.update(
+        identity_id=identity_id,
+        flow_id=new_id(),
+        idempotency_key=f"registration:{identity_id.replace('-', '')}",
+        recipient={"email": f"person-{identity_id[:8]}@example.com", "name": {"first": "Katherine", "last": "Johnson"}},
+    )
+    message.update(overrides)
+    return message
+
+
+def deliver(sender, email_env, *messages):
+    """Put the messages on the queue, receive them, and hand the batch to the function."""
+    received = [email_env.queue(message) for message in messages]
+    return sender.lambda_handler(email_env.sqs_event(received), LambdaContext(timeout_seconds=30))
+
+
+def test_a_queued_email_is_sent_with_the_persons_name_rendered(sender, email_env):
+    # Given a queued welcome email for Katherine
+    message = queued_message()
+
+    # When the sender processes it
+    result = deliver(sender, email_env, message)
+
+    # Then it succeeded and Mandrill accepted one email, rendered for her
+    assert result == {"batchItemFailures": []}
+    (sent,) = email_env.sandbox.outbox(to=message["recipient"]["email"])
+    assert sent["from_email"] == FROM_ADDRESS and sent["from_name"] == "Acme"
+    assert sent["subject"] == "Welcome to Acme"
+    assert "Hi Katherine," in sent["html"] and "Hi Katherine," in sent["text"]
+    assert sent["merge_language"] == "handlebars"
+    assert sent["tags"] == ["registration"]
+    assert sent["metadata"]["identity_id"] == message["identity_id"]
+    assert sent["headers"] == {"Reply-To": "support@example.org"}
+    assert sent["status"] == "sent"
+
+
+def test_the_committed_sample_event_sends_one_email(sender, email_env):
+    result = sender.lambda_handler(event("email_sender/welcome.json"), LambdaContext(timeout_seconds=30))
+
+    assert result == {"batchItemFailures": []}
+    assert len(email_env.sandbox.outbox(to="jane.doe@example.com")) == 1
+
+
+def test_a_redelivered_message_is_not_sent_again(sender, email_env):
+    # Given an email that was sent
+    message = queued_message()
+    deliver(sender, email_env, message)
+    requests_before = email_env.sandbox.stats()["requests"]
+
+    # When SQS delivers the same message again
+    result = deliver(sender, email_env, message)
+
+    # Then it succeeds without calling Mandrill, and there is still one email
+    assert result == {"batchItemFailures": []}
+    assert email_env.sandbox.stats()["requests"] == requests_before
+    assert len(email_env.sandbox.outbox(to=message["recipient"]["email"])) == 1
+
+
+def test_a_second_message_with_the_same_idempotency_key_is_not_sent(sender, email_env):
+    # Given two queued messages for one registration (say, two hook deliveries)
+    first = queued_message()
+    second = {**first, "trigger_id": new_id(), "queued_at": "2026-01-15T09:31:00Z"}
+
+    # When both are processed in one batch
+    result = deliver(sender, email_env, first, second)
+
+    # Then one email is sent; the other message is done (or retried later, never sent twice)
+    assert len(email_env.sandbox.outbox(to=first["recipient"]["email"])) == 1
+    assert len(result["batchItemFailures"]) <= 1
+
+
+def test_a_batch_is_sent_concurrently_and_completely(sender, email_env):
+    # Given ten queued emails and a Mandrill that takes 200 ms per call
+    messages = [queued_message() for _ in range(10)]
+    email_env.sandbox.faults(latency_ms=200)
+
+    # When they arrive in one batch
+    result = deliver(sender, email_env, *messages)
+
+    # Then all are sent, several calls at a time
+
+    assert result == {"batchItemFailures": []}
+    for message in messages:
+        assert len(email_env.sandbox.outbox(to=message["recipient"]["email"])) == 1
+    assert email_env.sandbox.stats()["max_concurrent_requests"] > 1
+
+
+def test_a_rejected_recipient_is_recorded_and_not_retried(sender, email_env):
+    # Given a recipient on Mandrill's reject list
+    message = queued_message()
+    email_env.sandbox.transactional_sdk().rejects.add({"email": message["recipient"]["email"]})
+
+    # When the sender processes the email
+    result = deliver(sender, email_env, message)
+
+    # Then Mandrill answered "rejected", the record is done (not a batch failure)...
+    assert result == {"batchItemFailures": []}
+    (attempt,) = email_env.sandbox.outbox(to=message["recipient"]["email"])
+    assert attempt["status"] == "rejected"
+    # ...and the outcome is remembered: a redelivery does not try again
+    requests_before = email_env.sandbox.stats()["requests"]
+    deliver(sender, email_env, message)
+    assert email_env.sandbox.stats()["requests"] == requests_before
+    (record,) = email_env.idempotency_records()
+    assert json.loads(record["data"]["S"])["outcome"] == "rejected"
+
+
+def test_an_unverified_sending_domain_is_a_permanent_rejection(sender, email_env, monkeypatch):
+    monkeypatch.setenv("EMAIL_FROM_ADDRESS", "hello@unverified.example.net")
+    function = load_function("email_sender")
+    message = queued_message()
+
+    result = deliver(function, email_env, message)
+
+    assert result == {"batchItemFailures": []}
+    (attempt,) = email_env.sandbox.outbox(to=message["recipient"]["email"])
+    assert attempt["recipients"][0]["reject_reason"] == "unsigned"
+
+
+def test_mandrill_5xx_fails_the_record_and_sends_nothing(sender, email_env):
+    # Given Mandrill failing every call with 500 or 429
+    email_env.sandbox.faults(error_rate=1.0, statuses=[500, 429])
+    message = queued_message()
+
+    # When the sender processes the email
+    result = deliver(sender, email_env, message)
+
+    # Then the record stays on the queue for a retry, and nothing was sent or remembered
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.sandbox.outbox(to=message["recipient"]["email"]) == []
+    assert email_env.idempotency_records() == []
+
+
+def test_a_failed_record_is_retried_later_and_then_sent_once(sender, email_env):
+    # Given an email that failed on a Mandrill outage
+    email_env.sandbox.faults(error_rate=1.0, statuses=[503])
+    message = queued_message()
+    deliver(sender, email_env, message)
+
+    # When Mandrill is back and the message comes round again
+    email_env.sandbox.faults()
+    result = deliver(sender, email_env, message)
+
+    # Then it is sent, once
+    assert result == {"batchItemFailures": []}
+    assert len(email_env.sandbox.outbox(to=message["recipient"]["email"])) == 1
+
+
+def test_a_failed_record_is_hidden_for_a_backoff_delay(sender, email_env):
+    # Given a retry base delay of 60 s and Mandrill down
+    email_env.sandbox.faults(error_rate=1.0, statuses=[503])
+    email_env.sqs.send_message(QueueUrl=email_env.email_queue_url, MessageBody=json.dumps(queued_message()))
+    received = email_env.sqs.receive_message(QueueUrl=email_env.email_queue_url, VisibilityTimeout=0)["Messages"]
+
+    # When the sender fails the record
+    result = sender.lambda_handler(email_env.sqs_event(received), LambdaContext(timeout_seconds=30))
+
+    # Then the message is not visible again right away (the queue's own timeout here is 0 s)
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.receive() == []
+
+
+def test_an_unreadable_message_fails_its_record_only(sender, email_env):
+    good = queued_message()
+    received = [email_env.queue("{not json"), email_env.queue(good)]
+
+    result = sender.lambda_handler(email_env.sqs_event(received), LambdaContext(timeout_seconds=30))
+
+    assert [item["itemIdentifier"] for item in result["batchItemFailures"]] == [received[0]["MessageId"]]
+    assert len(email_env.sandbox.outbox(to=good["recipient"]["email"])) == 1
+
+
+def test_a_lost_answer_is_recorded_as_uncertain_and_not_resent(sender, email_env, monkeypatch):
+    # Given Mandrill never answering within the read timeout
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "0.5")
+    function = load_function("email_sender")
+    email_env.sandbox.faults(timeout_rate=1.0, timeout_seconds=2)
+    message = queued_message()
+
+    # When the sender processes the email
+    result = deliver(function, email_env, message)
+
+    # Then it is not retried (a resend could be a second email) and the outcome is remembered
+    assert result == {"batchItemFailures": []}
+    (record,) = email_env.idempotency_records()
+    assert json.loads(record["data"]["S"])["outcome"] == "uncertain"
+
+
+def test_a_lost_answer_is_retried_when_configured_to_resend(sender, email_env, monkeypatch):
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("EMAIL_ON_UNCERTAIN_SEND", "resend")
+    function = load_function("email_sender")
+    email_env.sandbox.faults(timeout_rate=1.0, timeout_seconds=2)
+
+    result = deliver(function, email_env, queued_message())
+
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.idempotency_records() == []
+
+
+def test_a_mandrill_template_is_sent_with_send_template(sender, email_env, monkeypatch):
+    # Given a flow mapped to a template stored in Mandrill
+    email_env.sandbox.transactional_sdk().templates.add(
+        {"name": "acme-welcome", "code": "<p>Hello *|FIRST_NAME|*</p>", "subject": "Hi from Acme", "publish": True}
+    )
+    monkeypatch.setenv(
+        "EMAIL_FLOWS",
+        json.dumps({"registration": {"mandrill_template": "acme-welcome", "merge_language": "mailchimp"}}),
+    )
+    function = load_function("email_sender")
+    message = queued_message()
+
+    # When the email is sent
+    result = deliver(function, email_env, message)
+
+    # Then Mandrill rendered its template with the person's name
+    assert result == {"batchItemFailures": []}
+    (sent,) = email_env.sandbox.outbox(to=message["recipient"]["email"])
+    assert sent["api_call"] == "messages/send-template"
+    assert sent["template_name"] == "acme-welcome"
+    assert sent["html"] == "<p>Hello Katherine</p>"
+    assert sent["subject"] == "Hi from Acme"
+
+
+def test_an_unknown_mandrill_template_keeps_the_record_for_a_retry(sender, email_env, monkeypatch):
+    monkeypatch.setenv("EMAIL_FLOWS", json.dumps({"registration": {"mandrill_template": "does-not-exist"}}))
+    function = load_function("email_sender")
+
+    result = deliver(function, email_env, queued_message())
+
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.idempotency_records() == []

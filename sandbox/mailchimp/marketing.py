@@ -59,10 +59,15 @@ class MarketingApi:
         try:
             self._authenticate(request)
             handler, params = self._route(request)
+            # Serialise under the lock too: a result may be a stored document that a
+            # concurrent write (a new merge field) changes in place.
             with self.state.lock:
-                result = handler(request, **params)
+                return self._respond(request, handler(request, **params))
         except MarketingError as error:
             return problem_response(error)
+
+    @staticmethod
+    def _respond(request: Request, result: Any) -> Response:
         if result is None:
             return empty_response(204)
         if isinstance(result, Response):

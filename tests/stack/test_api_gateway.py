@@ -202,8 +202,8 @@ def test_cors_preflight_from_another_origin_fails(fixture_stack: RunningStack) -
 
 
 def test_concurrent_requests_are_served_concurrently(fixture_stack: RunningStack) -> None:
-    # Given three requests that each keep their handler busy for one second
-    url = f"{fixture_stack.api_url}/items/slow?sleep=1"
+    # Given three requests that each keep their handler busy for 1.5 s
+    url = f"{fixture_stack.api_url}/items/slow?sleep=1.5"
 
     # When they arrive at the same time
     started = time.monotonic()
@@ -211,6 +211,6 @@ def test_concurrent_requests_are_served_concurrently(fixture_stack: RunningStack
         statuses = list(executor.map(lambda _: requests.get(url, timeout=30).status_code, range(3)))
     elapsed = time.monotonic() - started
 
-    # Then they overlap instead of queueing behind each other
+    # Then they overlap instead of queueing behind each other (in turn they would take 4.5 s)
     assert statuses == [200, 200, 200]
-    assert elapsed < 2.7, f"three 1 s requests took {elapsed:.1f} s"
+    assert elapsed < 4.0, f"three 1.5 s requests took {elapsed:.1f} s"

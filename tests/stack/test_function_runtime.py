@@ -87,7 +87,7 @@ def test_resources_exist_on_moto_as_the_template_declares(fixture_stack: Running
     attributes = sqs.get_queue_attributes(QueueUrl=fixture_stack.resource("WorkQueue").url, AttributeNames=["All"])[
         "Attributes"
     ]
-    assert attributes["VisibilityTimeout"] == "1"
+    assert attributes["VisibilityTimeout"] == "3"
     assert json.loads(attributes["RedrivePolicy"]) == {
         "deadLetterTargetArn": fixture_stack.resource("WorkDlq").arn,
         "maxReceiveCount": 2,

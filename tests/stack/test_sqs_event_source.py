@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from sandbox.stack.pytest_plugin import RunningStack
+from sandbox.stack.sqs_source import failed_message_ids
+from sandbox.stack.workers import InvocationResult
 
 pytestmark = pytest.mark.xdist_group("local-stack-fixture")
 
@@ -63,7 +65,7 @@ def test_a_successful_record_is_delivered_once_and_deleted(fixture_stack: Runnin
     (delivery,) = _wait_for(lambda: _deliveries(fixture_stack, message_id))
     assert delivery["sk"]["S"] == "delivery#1"
     assert delivery["event_source_arn"]["S"] == fixture_stack.resource("WorkQueue").arn
-    time.sleep(2.5)  # longer than the 1 s visibility timeout: a kept record would be back by now
+    time.sleep(3.5)  # longer than the 3 s visibility timeout: a kept record would be back by now
     assert len(_deliveries(fixture_stack, message_id)) == 1
 
 
@@ -129,3 +131,24 @@ def test_records_come_in_batches_up_to_the_template_batch_size(fixture_stack: Ru
     # Then every record was delivered once, in batches of at most five
     assert all(item["sk"]["S"] == "delivery#1" for item in deliveries)
     assert max(int(item["batch_size"]["N"]) for item in deliveries) <= 5
+
+
+def _result(payload: Any, error: bool = False) -> InvocationResult:
+    return InvocationResult(request_id="r", payload=payload, error=error, duration_ms=1.0, cold_start=False)
+
+
+@pytest.mark.parametrize(
+    ("result", "report_failures", "expected"),
+    [
+        (_result({"batchItemFailures": [{"itemIdentifier": "b"}]}), True, {"b"}),
+        (_result({"batchItemFailures": []}), True, set()),
+        (_result(None), True, set()),
+        (_result({"batchItemFailures": [{"itemIdentifier": "b"}]}), False, set()),
+        (_result({"batchItemFailures": [{"itemIdentifier": "not-in-batch"}]}), True, {"a", "b"}),
+        (_result({"batchItemFailures": [{"itemIdentifier": ""}]}), True, {"a", "b"}),
+        (_result({"errorType": "RuntimeError"}, error=True), True, {"a", "b"}),
+    ],
+    ids=["listed", "empty-list", "no-payload", "not-enabled", "unknown-id", "empty-id", "unhandled-error"],
+)
+def test_which_records_stay_follows_lambda(result: InvocationResult, report_failures: bool, expected: set[str]) -> None:
+    assert failed_message_ids(result, ["a", "b"], report_failures) == expected

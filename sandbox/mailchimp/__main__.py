@@ -10,8 +10,7 @@ import signal
 import sys
 from types import FrameType
 
-from sandbox.mailchimp.client import SandboxClient
-from sandbox.mailchimp.constants import DEFAULT_LIST_ID, MARKETING_API_KEY, TRANSACTIONAL_API_KEY
+from sandbox.mailchimp.constants import MARKETING_API_KEY, TRANSACTIONAL_API_KEY
 from sandbox.mailchimp.server import DEFAULT_HOST, DEFAULT_PORT, SandboxServer
 
 logger = logging.getLogger("sandbox.mailchimp")
@@ -31,17 +30,15 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = SandboxServer(host=arguments.host, port=arguments.port, owns_process=True).start()
+    server = SandboxServer(
+        host=arguments.host, port=arguments.port, owns_process=True, seed_members=arguments.seed_members
+    ).start()
 
     def stop_on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop_on_signal)
     try:
-        if arguments.seed_members:
-            client = SandboxClient(server.url)
-            client.seed(DEFAULT_LIST_ID, arguments.seed_members)
-            client.close()
         logger.info(
             "Marketing %s/3.0 (key %s), Transactional %s/api/1.3 (key %s), page %s/",
             server.url,

@@ -111,12 +111,15 @@ class ControlApi:
         count = body.get("count")
         if not isinstance(count, int) or not 0 <= count <= MAX_SEED_COUNT:
             raise ControlError(400, f"count must be an integer between 0 and {MAX_SEED_COUNT}")
-        rng = random.Random(body["seed"]) if body.get("seed") is not None else self.state.rng
+        return self.seed(list_id, count, body.get("seed"), body.get("name"))
+
+    def seed(self, list_id: str, count: int, seed: int | None = None, name: str | None = None) -> dict[str, Any]:
+        rng = random.Random(seed) if seed is not None else self.state.rng
         started = time.perf_counter()
         with self.state.lock:
             audience = self.state.audiences.get(list_id)
             if audience is None:
-                audience = self.state.add_audience(list_id, str(body.get("name") or f"Seeded Audience {list_id}"))
+                audience = self.state.add_audience(list_id, str(name or f"Seeded Audience {list_id}"))
             added = audience.members.seed(count, rng, self.state.now())
             total = len(audience.members.order)
         if self._owns_process and count >= _FREEZE_AFTER_SEEDING:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.mailchimp.app import SandboxApp
+from sandbox.mailchimp.constants import DEFAULT_LIST_ID
 from sandbox.mailchimp.http_types import Request, Response
 from sandbox.mailchimp.traffic import ConnectionInfo
 
@@ -152,11 +153,19 @@ class SandboxServer:
     ``url + "/api/1.3"``. ``stop()`` (or leaving the ``with`` block) closes everything.
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, owns_process: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        owns_process: bool = False,
+        seed_members: int = 0,
+    ) -> None:
         """``owns_process``: the sandbox is alone in its process (the command line) and may
-        tune process-wide settings such as the garbage collector."""
+        tune process-wide settings such as the garbage collector. ``seed_members``: generated
+        members in the default audience before the first request is served."""
         self.host = host
         self.owns_process = owns_process
+        self.seed_members = seed_members
         self.requested_port = port
         self._stopping = threading.Event()
         self._httpd: _HttpServer | None = None
@@ -185,6 +194,8 @@ class SandboxServer:
         self._bound_port = int(self._httpd.server_address[1])
         self.app = SandboxApp(self.url, self._stopping, self.owns_process)
         self._httpd.app = self.app
+        if self.seed_members:
+            self.app.control.seed(DEFAULT_LIST_ID, self.seed_members)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},

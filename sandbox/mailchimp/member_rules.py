@@ -55,11 +55,11 @@ def forgotten_error(email: str) -> MarketingError:
     )
 
 
-def check_new_address(email: Any) -> str:
+def check_new_address(value: Any) -> str:
     """The address, or the error Mailchimp gives for it."""
-    if not isinstance(email, str) or not email.strip():
+    if not isinstance(value, str) or not value.strip():
         raise invalid_field("email_address", "This value should not be blank.")
-    email = email.strip()
+    email = value.strip()
     if not _EMAIL_PATTERN.match(email):
         raise MarketingError(400, detail="Please provide a valid email address.")
     local_part, domain = email.rsplit("@", 1)

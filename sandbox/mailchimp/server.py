@@ -98,14 +98,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._write(Response(status=411, body=b'{"error":"send a Content-Length"}'), send_body)
             self.close_connection = True
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._write(Response(status=400, body=b'{"error":"bad Content-Length"}'), send_body)
+            self.close_connection = True
+            return
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         request = Request(
             method=self.command,
             path=url.path,
             query=dict(parse_qsl(url.query, keep_blank_values=True)),
-            headers=self.headers,
+            headers=dict(self.headers.items()),
             body=body,
         )
         app = self.server.app

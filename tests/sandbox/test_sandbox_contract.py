@@ -211,9 +211,21 @@ def transactional_call(sandbox: SandboxClient, call: str, body: dict[str, Any]) 
     )
 
 
-TEMPLATE = {"name": "contract", "code": '<p mc:edit="main">x</p>', "subject": "S", "from_email": "a@example.org"}
-TEMPLATE |= {"from_name": "A", "text": "t", "labels": ["l"]}
-MESSAGE = {"from_email": "a@example.org", "subject": "S", "html": "<p>*|X|*</p>", "to": [{"email": "b@example.net"}]}
+TEMPLATE: dict[str, Any] = {
+    "name": "contract",
+    "code": '<p mc:edit="main">x</p>',
+    "subject": "S",
+    "from_email": "a@example.org",
+    "from_name": "A",
+    "text": "t",
+    "labels": ["l"],
+}
+MESSAGE: dict[str, Any] = {
+    "from_email": "a@example.org",
+    "subject": "S",
+    "html": "<p>*|X|*</p>",
+    "to": [{"email": "b@example.net"}],
+}
 TRANSACTIONAL_CASES: list[tuple[str, dict[str, Any]]] = [
     ("users/ping", {}),
     ("messages/send", {"message": MESSAGE}),

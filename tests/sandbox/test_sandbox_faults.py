@@ -228,6 +228,7 @@ def test_an_unknown_fault_setting_is_refused(sandbox: SandboxClient) -> None:
         sandbox.faults(eror_rate=1.0)
 
     # Then
+    assert raised.value.response is not None
     assert raised.value.response.status_code == 400
 
 

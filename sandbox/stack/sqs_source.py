@@ -98,6 +98,10 @@ class SqsPoller:
         self._log_sink = log_sink
         self.concurrency = max(1, min(source.maximum_concurrency or DEFAULT_LOCAL_CONCURRENCY, local_concurrency_cap))
         self._stopping = threading.Event()
+        # moto's ReceiveMessage is not atomic across threads: two concurrent receives can both
+        # take the same visible message. The mapping's threads therefore receive one at a time
+        # and only invoke concurrently, which is where the concurrency matters.
+        self._receive_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._run, name=f"sqs-{source.function_id}-{index}", daemon=True)
             for index in range(self.concurrency)
@@ -139,7 +143,8 @@ class SqsPoller:
         sqs = self._client_factory()
         while not self._stopping.is_set():
             try:
-                batch = self._receive_batch(sqs)
+                with self._receive_lock:
+                    batch = self._receive_batch(sqs)
                 if batch:
                     self._process(sqs, batch)
             except (BotoCoreError, ClientError) as error:

@@ -91,6 +91,22 @@ def test_max_connections_two_rejects_three_of_five_concurrent_slow_requests(
     assert stats["requests"] == 5
 
 
+def test_requests_over_the_cap_on_the_transactional_api_get_mandrills_error_body(
+    sandbox: SandboxClient, transactional: mailchimp_transactional.Client
+) -> None:
+    # Given
+    sandbox.faults(max_connections=1, latency_ms=800)
+
+    # When
+    results = run_concurrently(transactional.users.ping, 3)
+
+    # Then
+    rejected = [r for r in results if isinstance(r, mailchimp_transactional.api_client.ApiClientError)]
+    assert [error.status_code for error in rejected] == [429, 429]
+    assert sdk_error_body(rejected[0])["name"] == "RequestLimitExceeded"
+    assert results.count("PONG!") == 1
+
+
 def test_slow_requests_are_served_concurrently(sandbox: SandboxClient, marketing: mailchimp_marketing.Client) -> None:
     # Given
     sandbox.faults(latency_ms=400)

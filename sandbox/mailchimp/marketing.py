@@ -149,8 +149,8 @@ class MarketingApi:
         return {"health_status": "Everything's Chimpy!"}
 
     def _lists(self, request: Request) -> dict[str, Any]:
-        count = member_api._int_parameter(request.query, "count", member_api.DEFAULT_PAGE_SIZE, 1000)
-        offset = member_api._int_parameter(request.query, "offset", 0)
+        count = member_api.int_parameter(request.query, "count", member_api.DEFAULT_PAGE_SIZE, 1000)
+        offset = member_api.int_parameter(request.query, "offset", 0)
         audiences = list(self.state.audiences.values())
         return {
             "lists": [audience.document() for audience in audiences[offset : offset + count]],
@@ -173,8 +173,8 @@ class MarketingApi:
 
     def _merge_fields(self, request: Request, list_id: str) -> dict[str, Any]:
         audience = self._audience(list_id)
-        count = member_api._int_parameter(request.query, "count", member_api.DEFAULT_PAGE_SIZE, 1000)
-        offset = member_api._int_parameter(request.query, "offset", 0)
+        count = member_api.int_parameter(request.query, "count", member_api.DEFAULT_PAGE_SIZE, 1000)
+        offset = member_api.int_parameter(request.query, "offset", 0)
         selected = audience.merge_fields
         if request.query.get("required"):
             selected = [field for field in selected if field["required"] == _true(request.query["required"])]

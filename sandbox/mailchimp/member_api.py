@@ -246,7 +246,7 @@ def _batch_member(
     return audience.members.document(slot), False
 
 
-def _int_parameter(query: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
+def int_parameter(query: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
     raw = query.get(name)
     if raw in (None, ""):
         return default
@@ -285,8 +285,8 @@ def member_query(query: Mapping[str, str]) -> MemberQuery:
 def member_page(audience: Audience, query: Mapping[str, str]) -> str:
     """GET /lists/{id}/members as JSON text. Without a projection the page is stitched from
     each member's serialised JSON, which is what makes large exports cheap."""
-    count = _int_parameter(query, "count", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    offset = _int_parameter(query, "offset", 0)
+    count = int_parameter(query, "count", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    offset = int_parameter(query, "offset", 0)
     slots = audience.members.select(member_query(query))
     page = slots[offset : offset + count]
     links = [

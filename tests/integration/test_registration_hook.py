@@ -156,17 +156,6 @@ def test_another_flow_of_the_same_identity_queues_another_email(hook, email_env)
     assert len(email_env.bodies()) == 2
 
 
-def test_a_trigger_id_reused_for_another_registration_is_refused(hook, email_env):
-    trigger_id = new_id()
-    call(hook, hook_event(hook_body(), trigger_id=trigger_id))
-
-    status, answer = call(hook, hook_event(hook_body(), trigger_id=trigger_id))
-
-    assert status == 422
-    assert answer["type"] == "urn:chimpbridge:problem:trigger-id-reused"
-    assert len(email_env.bodies()) == 1
-
-
 def test_a_body_carrying_kratos_cookies_is_refused(hook, email_env):
     # Given a Jsonnet that forwards ctx's cookies (as `ctx` wholesale would)
     body = {**hook_body(), "request_cookies": {"ory_kratos_session": "secret"}}

@@ -4,17 +4,16 @@ Order matters: authenticate first (a wrong key learns nothing, not even which ho
 what the body should look like), then validate, then deduplicate, then queue. Nothing calls
 Mandrill here; the email sender does, from the queue.
 
-Deduplication, so that however often Kratos retries (up to 3 attempts, same
-``Ory-Webhook-Trigger-ID``) one email is queued:
+Deduplication: one Powertools Idempotency record per (hook, identity, flow). Kratos retries
+a delivery (up to 3 attempts) with the same ``Ory-Webhook-Trigger-ID`` and the same rendered
+body, so every retry of a trigger carries the same key; so does a second delivery of the same
+registration under another trigger id (or none). A repeat is answered from the first delivery
+(``duplicate: true``) and queues nothing. One record rather than one per trigger id and one
+per registration: the second would never catch anything the first does not, and would cost
+two more DynamoDB writes on every hook. The trigger id travels with the message and the logs.
 
-1. per trigger id (when Kratos sends one): a repeat gets the first answer back; the same
-   trigger id with another identity or flow is refused;
-2. per (hook, identity, flow): a second delivery of the same registration under another
-   trigger id is also answered from the first.
-
-Both are Powertools Idempotency records. The queued message carries the (hook, identity,
-flow) key, and the sender is idempotent on it too: that is what makes the email exactly-once
-even when SQS delivers a message twice.
+The queued message carries the key, and the sender is idempotent on it too: that is what makes
+the email exactly-once even when SQS delivers a message twice or the hook record has expired.
 """
 
 from __future__ import annotations
@@ -75,9 +74,8 @@ def accept(delivery: HookDelivery) -> HookAccepted:
 
     intake = _intake(delivery, request, config)
     table = settings.load(settings.IdempotencySettings).table_name
-    queue_once = _per_trigger if delivery.trigger_id else _per_registration
     try:
-        accepted = queue_once(table, config.dedupe_seconds)(intake=intake)
+        accepted = _queue_once(table, config.dedupe_seconds)(intake=intake)
     except Exception as error:
         _raise_domain_error(error)
         raise
@@ -176,7 +174,7 @@ class _InvocationClock:
 
 
 @functools.cache
-def _per_registration(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
+def _queue_once(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
     queue_once, config = idempotency.once(
         _queue,
         table_name=table_name,
@@ -191,48 +189,16 @@ def _per_registration(table_name: str, expires_after: int) -> Callable[..., Hook
     return queue_once
 
 
-@functools.cache
-def _per_trigger(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
-    per_registration = _per_registration(table_name, expires_after)
-
-    def queue(*, intake: HookIntake) -> HookAccepted:
-        return per_registration(intake=intake)
-
-    queue_once, config = idempotency.once(
-        queue,
-        table_name=table_name,
-        key_prefix="hook-trigger",
-        data_keyword="intake",
-        key_path="trigger_id",
-        # A trigger id names one delivery: reused for another registration, it is refused.
-        payload_validation_path="message.idempotency_key",
-        result_model=HookAccepted,
-        expires_after_seconds=expires_after,
-        on_repeat=_as_duplicate,
-    )
-    config.register_lambda_context(_InvocationClock())  # type: ignore[arg-type]
-    return queue_once
-
-
 def _raise_domain_error(error: Exception) -> None:
     """Powertools' idempotency exceptions, as what they mean for the caller."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - see dal/idempotency.py
         IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
     )
 
     if isinstance(error, IdempotencyAlreadyInProgressError):
         raise Busy("This delivery is being queued by another request right now; try again shortly.") from None
-    if isinstance(error, IdempotencyValidationError):
-        count("HookInvalid")
-        logger.warning("trigger id reused for another identity or flow")
-        raise Rejected(
-            "trigger-id-reused",
-            "This Ory-Webhook-Trigger-ID was already used for another identity or flow.",
-        ) from None
 
 
 def clear() -> None:
     """Forget the idempotent wrappers (tests that switch tables call this)."""
-    _per_registration.cache_clear()
-    _per_trigger.cache_clear()
+    _queue_once.cache_clear()

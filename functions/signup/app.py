@@ -18,7 +18,7 @@ from chimpbridge.logic import signup
 from chimpbridge.models.signup import SignupSubmission
 from chimpbridge.observability import instrument
 
-app = create_app()
+app = create_app(validate=False)  # the routes read their bodies themselves
 
 
 @app.post("/subscribe")

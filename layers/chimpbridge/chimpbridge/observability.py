@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from chimpbridge import settings
 from chimpbridge.transport import invocation_deadline
 
 __all__ = ["MetricUnit", "count", "instrument", "logger", "mask_email", "mask_emails", "metrics", "tracer"]
@@ -37,10 +38,39 @@ def _serialize_masked(record: dict[str, Any]) -> str:
     return mask_emails(json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False))
 
 
+class LazyTracer:
+    """Powertools' Tracer, built on first use and only while tracing is on.
+
+    Building a Tracer imports the X-Ray SDK, and the X-Ray SDK imports botocore: about 0.25 s
+    of cold start (docs/benchmarks.md). Where Powertools would not trace anyway (outside Lambda,
+    under ``sam local``, or with POWERTOOLS_TRACE_DISABLED), nothing of it is imported.
+    """
+
+    def __init__(self, patch_modules: Sequence[str]) -> None:
+        self._patch_modules = tuple(patch_modules)
+        self._tracer: Tracer | None = None
+
+    @property
+    def enabled(self) -> bool:
+        enabled: bool = settings.load(settings.TracingSettings).enabled
+        return enabled
+
+    def get(self) -> Tracer | None:
+        """The Tracer, or None while tracing is off."""
+        if self._tracer is None and self.enabled:
+            self._tracer = Tracer(patch_modules=self._patch_modules)
+        return self._tracer
+
+    def patch(self, modules: Sequence[str]) -> None:
+        tracer = self.get()
+        if tracer is not None:
+            tracer.patch(modules)
+
+
 logger = Logger(json_serializer=_serialize_masked)
 # Patch only requests (the SDK calls) up front; botocore is patched when dal.aws first builds a
 # client, so tracing never imports boto3 on paths that do not use it.
-tracer = Tracer(patch_modules=("requests",))
+tracer = LazyTracer(patch_modules=("requests",))
 metrics = Metrics()
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
@@ -62,7 +92,10 @@ def instrument(correlation_id_path: str | None = None) -> Callable[[HandlerT], H
             with invocation_deadline(context):
                 return handler(event, context)
 
-        traced = tracer.capture_lambda_handler(with_deadline, capture_response=False)
+        active = tracer.get()
+        traced = (
+            with_deadline if active is None else active.capture_lambda_handler(with_deadline, capture_response=False)
+        )
         measured = metrics.log_metrics(traced, capture_cold_start_metric=True)
         logged = logger.inject_lambda_context(measured, correlation_id_path=correlation_id_path, clear_state=True)
         return functools.wraps(handler)(logged)  # type: ignore[return-value]

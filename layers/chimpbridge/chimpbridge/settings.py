@@ -23,7 +23,8 @@ Seconds = Annotated[float, Field(gt=0)]
 class EnvModel(BaseModel):
     """Fields are declared with ``alias=<ENV_NAME>``; unknown variables are ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+    # Schemas are built on first use: each function loads only the few settings it needs.
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, defer_build=True)
 
 
 ModelT = TypeVar("ModelT", bound=EnvModel)
@@ -89,6 +90,19 @@ class HttpSettings(EnvModel):
     retry_budget: Seconds = Field(alias="MAILCHIMP_RETRY_BUDGET_SECONDS", default=8.0)
     max_attempts: int = Field(alias="MAILCHIMP_MAX_ATTEMPTS", default=4, ge=1, le=10)
     pool_size: int = Field(alias="MAILCHIMP_MAX_CONNECTIONS", default=10, ge=1, le=10)
+
+
+class TracingSettings(EnvModel):
+    """Whether X-Ray tracing is on, decided as Powertools decides it: inside Lambda, unless
+    POWERTOOLS_TRACE_DISABLED is set or ``sam local`` runs the function."""
+
+    disabled: bool = Field(alias="POWERTOOLS_TRACE_DISABLED", default=False)
+    lambda_task_root: str | None = Field(alias="LAMBDA_TASK_ROOT", default=None)
+    sam_local: bool = Field(alias="AWS_SAM_LOCAL", default=False)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.lambda_task_root) and not (self.disabled or self.sam_local)
 
 
 class MailchimpSettings(EnvModel):

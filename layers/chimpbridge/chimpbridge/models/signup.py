@@ -34,6 +34,9 @@ class Signup(BaseModel):
 class QueuedSignup(BaseModel):
     """A signup that could not be applied right away, on the signup queue."""
 
+    # Built on first use: POST /subscribe needs it only when Mailchimp cannot take a signup.
+    model_config = ConfigDict(defer_build=True)
+
     signup: Signup
     queued_at: datetime
     reason: str
@@ -53,6 +56,8 @@ class SignupAnswer(BaseModel):
 
 class FormToken(BaseModel):
     """``GET /subscribe/token``: a signed timestamp for the form's ``_form_token`` field."""
+
+    model_config = ConfigDict(defer_build=True)
 
     form_token: str
 

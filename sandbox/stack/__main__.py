@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sandbox.stack.cfn_yaml import TemplateError
 from sandbox.stack.cli_output import banner
 from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render, write
 from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url, bind_host
@@ -128,13 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    if arguments.command == "dev":
-        return run_dev(arguments.template, start_sandbox=not arguments.no_sandbox)
-    if arguments.command == "invoke":
-        return run_invoke(
-            arguments.template, arguments.logical_id, arguments.event, start_sandbox=not arguments.no_sandbox
-        )
-    return run_env_file(arguments.template, arguments.write)
+    try:
+        if arguments.command == "dev":
+            return run_dev(arguments.template, start_sandbox=not arguments.no_sandbox)
+        if arguments.command == "invoke":
+            return run_invoke(
+                arguments.template, arguments.logical_id, arguments.event, start_sandbox=not arguments.no_sandbox
+            )
+        return run_env_file(arguments.template, arguments.write)
+    except (TemplateError, KeyError, OSError, ValueError) as error:
+        # What a person can fix (a port in use, a typo in FN or EVENT, a template the stack cannot
+        # run) reads better as one line than as a traceback.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        _write_line(f"error: {message}", sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from sandbox.stack.apigw_events import (
     build_proxy_event,
     http_response_from_proxy,
 )
-from sandbox.stack.local_config import advertised_url
+from sandbox.stack.local_config import API_PORT, advertised_url
 from sandbox.stack.template import ApiRoute, ApiSpec, CorsConfig
 from sandbox.stack.workers import InvocationResult, LogSink
 
@@ -251,7 +251,12 @@ class ApiServer:
     """Serves an ``ApiGateway`` on ``host:port`` (0 picks a free port) in a background thread."""
 
     def __init__(self, gateway: ApiGateway, host: str, port: int) -> None:
-        self._server = _GatewayHttpServer((host, port), gateway)
+        try:
+            self._server = _GatewayHttpServer((host, port), gateway)
+        except OSError as error:
+            raise OSError(
+                f"the API cannot listen on {host}:{port} ({error.strerror}); set {API_PORT.env_var} to another port"
+            ) from error
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
 
     @property

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Protocol
 
-from sandbox.stack.local_config import advertised_url
+from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url
 
 
 class Service(Protocol):
@@ -30,6 +30,23 @@ def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+class PortInUse(OSError):
+    """Another program listens where a piece of the stack should."""
+
+
+def ensure_port_free(host: str, port: int, what: str, env_var: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUse(
+                f"{what} cannot listen on {host}:{port} ({error.strerror}); set {env_var} to another port"
+            ) from error
 
 
 def _get(url: str, timeout: float) -> tuple[int, bytes] | None:
@@ -71,6 +88,8 @@ class InProcessMoto:
     def __init__(self, host: str, port: int) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415 - heavy import
 
+        # ThreadedMotoServer binds in its thread and would wait forever for a port that is taken.
+        ensure_port_free(host, port, "moto", MOTO_PORT.env_var)
         # werkzeug would log every AWS call at INFO to the dev console; the function logs matter there.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
@@ -117,6 +136,7 @@ class SandboxUnavailable(RuntimeError):
 
 class MailchimpSandbox:
     def __init__(self, host: str, port: int) -> None:
+        ensure_port_free(host, port, "the Mailchimp sandbox", SANDBOX_PORT.env_var)
         try:
             from sandbox.mailchimp import SandboxServer  # noqa: PLC0415 - optional until a template needs it
         except ImportError as error:

@@ -12,12 +12,22 @@ from urllib.parse import urlencode
 from sandbox.stack.stack import LocalStack
 from sandbox.stack.template import ApiRoute, FunctionSpec
 
+# Headers API Gateway, CloudFront or the client add by themselves: not worth pasting.
+_INFRASTRUCTURE_HEADERS = re.compile(
+    r"^(host|content-length|accept(-.*)?|user-agent|cache-control|connection|via|upgrade-insecure-requests"
+    r"|x-forwarded-.*|cloudfront-.*|x-amz-.*|x-amzn-.*)$",
+    re.IGNORECASE,
+)
+_NEGATIVE_SAMPLE = re.compile(r"wrong|invalid|error|bad|fail|reject", re.IGNORECASE)
+
 
 def _sample_event(events_dir: Path, spec: FunctionSpec | None, route: ApiRoute) -> dict[str, Any] | None:
-    """An events/<function-folder>/*.json proxy event for this route, if the feature ships one."""
+    """An events/<function-folder>/*.json proxy event for this route, if the feature ships one;
+    a happy-path sample rather than one that shows a rejection."""
     if spec is None or not (events_dir / spec.code_dir.name).is_dir():
         return None
-    for path in sorted((events_dir / spec.code_dir.name).glob("*.json")):
+    paths = (events_dir / spec.code_dir.name).glob("*.json")
+    for path in sorted(paths, key=lambda item: (bool(_NEGATIVE_SAMPLE.search(item.stem)), item.name)):
         try:
             event = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
@@ -37,7 +47,7 @@ def curl_command(api_url: str, route: ApiRoute, sample: dict[str, Any] | None) -
     if method != "GET":
         arguments += ["-X", method]
     body: str | None = None
-    content_type: str | None = None
+    headers: dict[str, str] = {}
     if sample is not None:
         path = str(sample.get("path") or path)
         query = sample.get("queryStringParameters") or {}
@@ -45,13 +55,16 @@ def curl_command(api_url: str, route: ApiRoute, sample: dict[str, Any] | None) -
             path += "?" + urlencode(query)
         if sample.get("body") and not sample.get("isBase64Encoded"):
             body = str(sample["body"])
-        headers = {str(key).lower(): value for key, value in (sample.get("headers") or {}).items()}
-        content_type = headers.get("content-type")
+        headers = {
+            str(name): str(value)
+            for name, value in (sample.get("headers") or {}).items()
+            if not _INFRASTRUCTURE_HEADERS.match(str(name))
+        }
     elif method in ("POST", "PUT", "PATCH"):
-        body, content_type = "{}", "application/json"
+        body, headers = "{}", {"Content-Type": "application/json"}
     arguments.append(api_url + path)
-    if content_type:
-        arguments += ["-H", f"Content-Type: {content_type}"]
+    for name, value in headers.items():
+        arguments += ["-H", f"{name}: {value}"]
     if body is not None:
         arguments += ["--data", body]
     return shlex.join(arguments)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,9 +35,9 @@ from chimpbridge.dal import aws
 from chimpbridge.dal.export_state import ExportState, stream_key
 from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError
 from chimpbridge.logic import export_layout as layout_module
-from chimpbridge.logic.export_layout import Layout, iso, layout_for
-from chimpbridge.logic.export_paging import FetchedPage, PageRequest, PageSource, WindowPager
-from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter, abort_upload, create_upload
+from chimpbridge.logic.export_layout import iso, layout_for
+from chimpbridge.logic.export_session import ExportSession
+from chimpbridge.logic.export_writer import abort_upload, create_upload
 from chimpbridge.models.export import (
     AudienceOutcome,
     Checkpoint,
@@ -49,10 +48,8 @@ from chimpbridge.models.export import (
     ManifestObject,
     ManifestWindow,
 )
-from chimpbridge.observability import MetricUnit, count, logger, metrics
-from chimpbridge.transport import remaining_invocation_seconds
+from chimpbridge.observability import count, logger
 
-PROGRESS_LOG_SECONDS = 10.0
 _TRANSIENT_AWS_CODES = {
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
@@ -102,48 +99,6 @@ def _is_transient(error: BaseException) -> bool:
         status = int(details.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return status >= 500 or details.get("Error", {}).get("Code") in _TRANSIENT_AWS_CODES
     return isinstance(error, BotoCoreError | requests.RequestException)
-
-
-class Budget:
-    """Whether this invocation may start another page."""
-
-    def __init__(self, config: settings.ExportSettings) -> None:
-        self.config = config
-        self.pages = 0
-
-    def keep_going(self) -> bool:
-        if self.config.max_pages_per_invocation and self.pages >= self.config.max_pages_per_invocation:
-            return False
-        remaining = remaining_invocation_seconds()
-        if remaining is not None and remaining <= self.config.stop_before_deadline_seconds:
-            return False
-        self.pages += 1
-        return True
-
-
-def page_source(client: Any, list_id: str, layout: Layout) -> PageSource:
-    """Pages of members through the official SDK, turned into lines in the worker thread (so
-    only the lines, not the parsed pages, wait for their turn to be written)."""
-    lists = client.lists
-
-    def fetch(request: PageRequest) -> FetchedPage:
-        params: dict[str, Any] = {
-            "count": request.count,
-            "offset": request.offset,
-            "sort_field": "last_changed",
-            "sort_dir": "ASC",
-            "before_last_changed": iso(request.before),
-            **layout.projection,
-        }
-        if request.since is not None:
-            params["since_last_changed"] = iso(request.since)
-        if request.status is not None:
-            params["status"] = request.status
-        body = lists.get_list_members_info(list_id, **params)
-        members = body.get("members") or []
-        return FetchedPage(int(body.get("total_items") or 0), [layout.encode(member) for member in members])
-
-    return fetch
 
 
 class AudienceExport:
@@ -203,7 +158,7 @@ class AudienceExport:
             checkpoint.invocations += 1
             checkpoint.owner = self.owner
         if checkpoint.phase == "exporting":
-            session = ExportSession(self, checkpoint)
+            session = ExportSession(self.state, self.client, checkpoint, self.config)
             finished = session.run()
             session.report(time.monotonic() - started)
             if not finished:
@@ -224,7 +179,8 @@ class AudienceExport:
         before = now - self.config.settle_seconds
         if since is not None:
             before = max(before, since)  # two runs within the settle time: an empty window
-        merge_fields = self._merge_fields() if self.job.format == "csv" else []
+        # CSV columns come with the first pages (ExportSession); JSON Lines has none.
+        columns: list[CsvColumn] | None = None if self.job.format == "csv" else []
         base = layout_module.object_base_name(self.job.mode, before, self.run_id)
         key = layout_module.data_key(self.list_id, self.job.format, before, base)
         upload = create_upload(
@@ -248,7 +204,7 @@ class AudienceExport:
             window_since=since,
             window_before=before,
             previous_watermark=previous,
-            merge_fields=merge_fields,
+            merge_fields=columns,
             resume_since=since,
             writer=upload,
         )
@@ -267,15 +223,10 @@ class AudienceExport:
         )
         return checkpoint
 
-    def _merge_fields(self) -> list[CsvColumn]:
-        body = self.client.lists.get_list_merge_fields(self.list_id, count=1000)
-        fields = sorted(body.get("merge_fields") or [], key=lambda field: field.get("display_order", 0))
-        return [CsvColumn(tag=field["tag"], name=field["name"], type=field.get("type", "text")) for field in fields]
-
     def _publish(self, checkpoint: Checkpoint) -> AudienceOutcome:
         """Manifest last, then the transaction that makes the run count."""
         assert checkpoint.finished_at is not None and checkpoint.object_sha256 is not None
-        layout = layout_for(checkpoint.format, checkpoint.merge_fields)
+        layout = layout_for(checkpoint.format, checkpoint.merge_fields or [])
         manifest = Manifest(
             run_id=checkpoint.run_id,
             list_id=checkpoint.list_id,
@@ -366,145 +317,3 @@ class AudienceExport:
 
 def _moment(epoch: int | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-class ExportSession:
-    """The exporting part of one invocation: pages in, gzip parts out, checkpoints between."""
-
-    def __init__(self, export: AudienceExport, checkpoint: Checkpoint) -> None:
-        self.export = export
-        self.checkpoint = checkpoint
-        self.config = export.config
-        self.layout = layout_for(checkpoint.format, checkpoint.merge_fields)
-        self.writer = MultipartGzipWriter.open(
-            self.config.bucket, checkpoint.key, checkpoint.writer, self.config.part_size_mib * MIB
-        )
-        if self.writer.state.raw_bytes == 0 and self.layout.header:
-            self.writer.write(self.layout.header.encode())
-        self.transport = export.client.api_client.transport
-        self.retries_at_start = self.transport.retries
-        self.retries_before = checkpoint.retries
-        self.pages_before = checkpoint.pages
-        self.rows_at_start = checkpoint.rows
-        self.pages_this_invocation = 0
-        self.restarts_before = checkpoint.restarts
-        self.restarts = 0
-        self._pager: WindowPager | None = None
-        self.started = time.monotonic()
-        self.last_log = self.started
-
-    def run(self) -> bool:
-        """Export until the window is done (True) or the budget is spent (False)."""
-        checkpoint = self.checkpoint
-        segments: list[str | None] = list(checkpoint.statuses) if checkpoint.statuses else [None]
-        budget = Budget(self.config)
-        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="export-page") as executor:
-            source = page_source(self.export.client, checkpoint.list_id, self.layout)
-            for index in range(checkpoint.segment, len(segments)):
-                since = checkpoint.resume_since if index == checkpoint.segment else checkpoint.window_since
-                pager = WindowPager(
-                    source,
-                    executor,
-                    self.config.concurrency,
-                    segments[index],
-                    since,
-                    checkpoint.window_before,
-                    budget.keep_going,
-                )
-                closed_pages = self.pages_this_invocation
-                self._pager = pager
-                for batch in pager:
-                    self._write(batch.members)
-                    self.pages_this_invocation = closed_pages + pager.stats.pages
-                    if self.writer.part_due():
-                        self.writer.cut_part()
-                        if batch.resume_since is None:
-                            self._save(index + 1, checkpoint.window_since)
-                        else:
-                            self._save(index, batch.resume_since)
-                    self._log_progress()
-                self.pages_this_invocation = closed_pages + pager.stats.pages
-                self.restarts += pager.stats.restarts
-                self._pager = None
-                if not pager.finished:
-                    self.writer.suspend(layout_module.tail_key(checkpoint.run_id, checkpoint.invocations))
-                    self._save(index, pager.resume_since)
-                    return False
-                checkpoint.segment, checkpoint.resume_since = index + 1, checkpoint.window_since
-        return True
-
-    def complete(self) -> None:
-        """Finish the object and remember that it is complete (phase ``finalizing``)."""
-        completed = self.writer.finish()
-        checkpoint = self.checkpoint
-        checkpoint.phase = "finalizing"
-        checkpoint.object_bytes = completed.bytes
-        checkpoint.object_sha256 = completed.sha256
-        checkpoint.object_version = completed.version_id
-        checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
-        self._save(checkpoint.segment, checkpoint.resume_since)
-
-    def _write(self, members: list[layout_module.ExportedMember]) -> None:
-        if not members:
-            return
-        counts = self.checkpoint.counts
-        for member in members:
-            counts[member.status] = counts.get(member.status, 0) + 1
-        self.checkpoint.rows += len(members)
-        self.writer.write("".join(member.line for member in members).encode())
-
-    def _save(self, segment: int, resume_since: int | None) -> None:
-        checkpoint = self.checkpoint
-        checkpoint.segment = segment
-        checkpoint.resume_since = resume_since
-        checkpoint.pages = self.pages_before + self.pages_this_invocation
-        checkpoint.retries = self.retries_before + (self.transport.retries - self.retries_at_start)
-        current = self._pager.stats.restarts if self._pager is not None else 0
-        checkpoint.restarts = self.restarts_before + self.restarts + current
-        checkpoint.writer = self.writer.state.model_copy(deep=True)
-        self.export.state.save_checkpoint(checkpoint)
-        for key in self.writer.consumed_tails:
-            aws.s3().delete_object(Bucket=self.config.bucket, Key=key)
-        self.writer.consumed_tails.clear()
-
-    def _log_progress(self) -> None:
-        now = time.monotonic()
-        if now - self.last_log < PROGRESS_LOG_SECONDS:
-            return
-        self.last_log = now
-        rows = self.checkpoint.rows - self.rows_at_start
-        logger.info(
-            "export progress",
-            extra={
-                "list_id": self.checkpoint.list_id,
-                "rows": self.checkpoint.rows,
-                "pages": self.pages_before + self.pages_this_invocation,
-                "members_per_second": round(rows / max(now - self.started, 1e-6), 1),
-                "retries": self.transport.retries - self.retries_at_start,
-                "compressed_bytes": self.writer.compressed_bytes,
-            },
-        )
-
-    def report(self, seconds: float) -> None:
-        """Metrics for this invocation (flushed by the handler's decorator)."""
-        rows = self.checkpoint.rows - self.rows_at_start
-        retries = self.transport.retries - self.retries_at_start
-        count("ExportMembers", rows)
-        count("ExportPages", self.pages_this_invocation)
-        count("ExportRetries", retries)
-        count("ExportEpochRestarts", self.restarts)
-        rate = rows / max(seconds, 1e-6)
-        metrics.add_metric(name="ExportMembersPerSecond", unit=MetricUnit.CountPerSecond, value=rate)
-        logger.info(
-            "export invocation done",
-            extra={
-                "list_id": self.checkpoint.list_id,
-                "rows_this_invocation": rows,
-                "rows": self.checkpoint.rows,
-                "pages_this_invocation": self.pages_this_invocation,
-                "members_per_second": round(rate, 1),
-                "retries": retries,
-                "epoch_restarts": self.restarts,
-                "seconds": round(seconds, 2),
-            },
-        )

@@ -4,14 +4,17 @@ CSV follows Mailchimp's own audience export, so the file can be re-imported or r
 that know that layout: ``Email Address``, one column per merge field (by its name, in display
 order), then ``MEMBER_RATING, OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, LATITUDE,
 LONGITUDE, GMTOFF, DSTOFF, TIMEZONE, CC, REGION, LAST_CHANGED, LEID, EUID, NOTES, TAGS``, with
-Mailchimp's ``YYYY-MM-DD HH:MM:SS`` UTC times. Mailchimp splits its export into one file per
-status; ours holds every status, so ``STATUS`` (and ``LANGUAGE``) follow, after the columns
-Mailchimp has. JSON Lines holds each member object as the API returns it, without ``_links``.
+Mailchimp's ``YYYY-MM-DD HH:MM:SS`` UTC times; RFC 4180 quoting and CRLF line ends. Mailchimp
+splits its export into one file per status; ours holds every status, so ``STATUS`` (and
+``LANGUAGE``) follow, after the columns Mailchimp has. JSON Lines holds each member object as
+the API returns it, without ``_links``.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -111,19 +114,40 @@ def tail_key(run_id: str, invocation: int) -> str:
 
 
 # ---------------------------------------------------------------- CSV
+class _LastLine:
+    """A file for csv.writer that keeps the one line each writerow() writes."""
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line = ""
+
+    def write(self, text: str) -> int:
+        self.line = text
+        return len(text)
+
+
+_writers = threading.local()
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    """One CSV record (RFC 4180: minimal quoting, CRLF; a field with a CR or LF is quoted).
+    The C writer does the quoting; one writer per thread, as page workers encode in parallel."""
+    state = getattr(_writers, "state", None)
+    if state is None:
+        sink = _LastLine()
+        state = _writers.state = (csv.writer(sink), sink)
+    writer, sink = state
+    writer.writerow(values)
+    return str(sink.line)
+
+
 def csv_columns(merge_fields: Sequence[CsvColumn]) -> list[str]:
     return ["Email Address", *(field.name for field in merge_fields), *MAILCHIMP_TRAILING_COLUMNS, *EXTRA_COLUMNS]
 
 
 def csv_header(merge_fields: Sequence[CsvColumn]) -> str:
-    return ",".join(_csv_field(name) for name in csv_columns(merge_fields)) + "\n"
-
-
-def _csv_field(value: str) -> str:
-    """Minimal quoting, as Python's csv module and Mailchimp do it."""
-    if any(char in value for char in ',"\r\n'):
-        return '"' + value.replace('"', '""') + '"'
-    return value
+    return _csv_line(csv_columns(merge_fields))
 
 
 def _export_time(value: Any) -> str:
@@ -136,21 +160,15 @@ def _export_time(value: Any) -> str:
     return text[:10] + " " + text[11:19]
 
 
-def _merge_value(value: Any, field_type: str) -> str:
-    if value is None:
-        return ""
+def _merge_value(value: Any) -> Any:
     if isinstance(value, dict):  # an address: Mailchimp's export joins its parts with two spaces
         parts = ("addr1", "addr2", "city", "state", "zip", "country")
         return "  ".join(str(value.get(part) or "") for part in parts).strip()
-    return str(value)
-
-
-def _number(value: Any) -> str:
-    return "" if value is None else str(value)
+    return value
 
 
 def csv_encoder(merge_fields: Sequence[CsvColumn]) -> MemberEncoder:
-    fields = [(field.tag, field.type) for field in merge_fields]
+    tags = [field.tag for field in merge_fields]
 
     def encode(member: dict[str, Any]) -> ExportedMember:
         merge = member.get("merge_fields") or {}
@@ -158,32 +176,34 @@ def csv_encoder(merge_fields: Sequence[CsvColumn]) -> MemberEncoder:
         # Mailchimp reports an unknown location as zeros; its export leaves the cells empty.
         located = bool(location.get("latitude") or location.get("longitude") or location.get("country_code"))
         note = member.get("last_note") or {}
-        tags = member.get("tags") or []
-        values = [
-            str(member.get("email_address") or ""),
-            *(_merge_value(merge.get(tag), kind) for tag, kind in fields),
-            _number(member.get("member_rating")),
-            _export_time(member.get("timestamp_signup")),
-            str(member.get("ip_signup") or ""),
-            _export_time(member.get("timestamp_opt")),
-            str(member.get("ip_opt") or ""),
-            _number(location.get("latitude")) if located else "",
-            _number(location.get("longitude")) if located else "",
-            _number(location.get("gmtoff")) if located else "",
-            _number(location.get("dstoff")) if located else "",
-            str(location.get("timezone") or ""),
-            str(location.get("country_code") or ""),
-            str(location.get("region") or ""),
-            _export_time(member.get("last_changed")),
-            _number(member.get("web_id")),
-            str(member.get("unique_email_id") or ""),
-            str(note.get("note") or ""),
-            ",".join('"' + str(tag.get("name", "")) + '"' for tag in tags),
-            str(member.get("status") or ""),
-            str(member.get("language") or ""),
-        ]
-        line = ",".join(_csv_field(value) for value in values) + "\n"
-        return ExportedMember(epoch_seconds(member["last_changed"]), str(member.get("status") or ""), line)
+        status = member.get("status") or ""
+        last_changed = member["last_changed"]
+        line = _csv_line(
+            [
+                member.get("email_address"),
+                *(_merge_value(merge.get(tag)) for tag in tags),
+                member.get("member_rating"),
+                _export_time(member.get("timestamp_signup")),
+                member.get("ip_signup"),
+                _export_time(member.get("timestamp_opt")),
+                member.get("ip_opt"),
+                location.get("latitude") if located else None,
+                location.get("longitude") if located else None,
+                location.get("gmtoff") if located else None,
+                location.get("dstoff") if located else None,
+                location.get("timezone"),
+                location.get("country_code"),
+                location.get("region"),
+                _export_time(last_changed),
+                member.get("web_id"),
+                member.get("unique_email_id"),
+                note.get("note"),
+                ",".join(f'"{tag.get("name", "")}"' for tag in member.get("tags") or ()),
+                status,
+                member.get("language"),
+            ]
+        )
+        return ExportedMember(epoch_seconds(last_changed), status, line)
 
     return encode
 

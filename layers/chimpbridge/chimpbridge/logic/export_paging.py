@@ -7,11 +7,13 @@ flight. Offset paging is only exact while the set it pages over stays the same, 
 * ``before`` is in the past when the run starts. Nothing can *enter* the window during the
   run: a change stamps ``last_changed`` with Mailchimp's "now", which is later than ``before``.
 * A member that changes during the run *leaves* the window (its new ``last_changed`` is past
-  ``before``; the next incremental run picks it up with its new values). When a member ahead of
-  the current offset leaves, every later member shifts left by one and offset paging would
-  silently skip one of them. The set can only shrink, so its size (``total_items``, on every
-  page) tells whether it changed: pages whose total equals the first page's total are slices of
-  one and the same set.
+  ``before``; the next incremental run picks it up with its new values). When one that was
+  already read leaves, every later member shifts left by one, and the member at the next
+  offset slides into the part already read: plain offset paging silently skips it. With pages
+  in flight at once, a page served after the shift can also overlap a neighbour served before
+  it: a duplicate. The set can only shrink, so its size (``total_items``, on every page) tells
+  whether it changed: pages whose total equals the first page's total are slices of one and
+  the same set.
 * Pages are committed in offset order. The first page whose total differs starts a new
   *epoch*: that page and everything fetched after it are discarded, and paging restarts at
   offset 0 with ``since`` = the commit boundary (below). In-flight requests of the old epoch are
@@ -157,7 +159,9 @@ class WindowPager:
                         yield Batch(members[:split], self.resume_since)
 
     def _schedule(self, epoch: _Epoch) -> None:
-        while not self._stopping and len(self._in_flight) + len(epoch.ready) < 2 * self.concurrency:
+        # Enough requests queued to keep every connection busy while pages wait to be committed
+        # in order; bounded, so memory stays flat however large the audience.
+        while not self._stopping and len(self._in_flight) + len(epoch.ready) < 3 * self.concurrency:
             # Before any answer, one round of pages goes out speculatively.
             limit = epoch.known_total if epoch.known_total is not None else self.concurrency * self.page_size
             if epoch.next_offset >= limit:

@@ -129,7 +129,8 @@ class Checkpoint(BaseModel):
     window_since: int | None
     window_before: int
     previous_watermark: int | None
-    merge_fields: list[CsvColumn] = Field(default_factory=list)
+    # CSV: the merge fields (columns) in display order; None until they are fetched.
+    merge_fields: list[CsvColumn] | None = None
     segment: int = 0
     resume_since: int | None = None
     rows: int = 0

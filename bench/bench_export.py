@@ -1,0 +1,344 @@
+"""How fast the audience export reads an audience, against the floor Mailchimp's limits allow.
+
+The issue's scenario: the sandbox in its own process with 500 ms latency per page request and
+Mailchimp's cap of 10 connections; S3 and DynamoDB are a moto server in a third process. For
+200,000 and 20,000 members:
+
+* ``export``: the export function (functions/audience_export/app.py, handler and all), driven as
+  the state machine drives it, with EXPORT_CONCURRENCY=8, in a child process of its own (so its
+  peak RSS is its own);
+* ``floor``: ``pages x latency / concurrency``, the least time 8 connections need for the pages;
+* ``tutorial``: the baseline, the export the way the tutorials write it: the official SDK
+  paging sequentially, all fields, a new connection per call (the SDK's module-level
+  ``requests.get``), members collected in a list, then written as gzip CSV. Measured in full at
+  both sizes (at 200,000 it takes a few minutes: 200 pages one after the other).
+
+Printed: seconds, members/s, ratio to the floor, peak RSS, the sandbox's CPU share (so it is
+visibly not the limit), and the export's speed-up over the tutorial way. Targets: within 1.3x
+of the floor, at least 6x faster than the tutorial, peak RSS under 200 MB at both sizes.
+Results also go to bench/results/export.json. ``BENCH_EXPORT_SIZES=20000`` runs one size.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import io
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+import requests
+
+from bench.bench_sandbox import cpu_seconds, free_port, start_sandbox
+from sandbox.mailchimp import MARKETING_API_KEY
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "bench" / "results" / "export.json"
+SIZES = [int(size) for size in os.environ.get("BENCH_EXPORT_SIZES", "200000,20000").split(",")]
+LATENCY_SECONDS = 0.5
+MAX_CONNECTIONS = 10
+CONCURRENCY = 8
+PAGE_SIZE = 1000
+REGION = "us-east-1"
+TARGET_FLOOR_RATIO = 1.3
+TARGET_SPEEDUP = 6.0
+TARGET_RSS_BYTES = 200 * 1024 * 1024
+AWS_ENV = {
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@dataclass
+class Run:
+    way: str
+    members: int
+    seconds: float
+    peak_rss_bytes: int
+    sandbox_cpu_seconds: float
+    requests: int
+    max_concurrent_requests: int
+    rejected_over_limit: int
+    invocations: int = 1
+    client_cpu_seconds: float = 0.0
+
+    @property
+    def members_per_second(self) -> float:
+        return self.members / self.seconds
+
+    @property
+    def sandbox_cpu_share(self) -> float:
+        return self.sandbox_cpu_seconds / self.seconds
+
+
+def floor_seconds(members: int) -> float:
+    return math.ceil(members / PAGE_SIZE) * LATENCY_SECONDS / CONCURRENCY
+
+
+# ---------------------------------------------------------------- the two child processes
+class _Context:
+    """What the handler reads from Lambda's context: a 15-minute deadline."""
+
+    function_name = "bench-audience-export"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-audience-export"
+    aws_request_id = "bench"
+
+    def __init__(self) -> None:
+        self._deadline = time.monotonic() + 900
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def child_export(list_id: str) -> dict[str, Any]:
+    """In the child: the export function, called until the job is done."""
+    spec = importlib.util.spec_from_file_location("audience_export_app", REPO_ROOT / "functions/audience_export/app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    job: dict[str, Any] = {"audiences": [list_id], "mode": "full", "format": "csv"}
+    started = time.perf_counter()
+    invocations = 0
+    while not job.get("done"):
+        job = module.lambda_handler(job, _Context())
+        invocations += 1
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": job["results"][0]["rows"],
+        "invocations": invocations,
+        "cpu_seconds": time.process_time(),
+    }
+
+
+def child_tutorial(list_id: str, sandbox_url: str) -> dict[str, Any]:
+    """In the child: the tutorial way, official SDK as its README shows it."""
+    import mailchimp_marketing  # noqa: PLC0415 - only the child needs it
+
+    client = mailchimp_marketing.Client()
+    client.set_config({"api_key": MARKETING_API_KEY, "server": "us21"})
+    client.api_client.host = f"{sandbox_url}/3.0"
+    started = time.perf_counter()
+    members: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = client.lists.get_list_members_info(list_id, count=PAGE_SIZE, offset=offset)
+        members.extend(page["members"])
+        offset += PAGE_SIZE
+        if offset >= page["total_items"]:
+            break
+    with tempfile.TemporaryFile() as target, gzip.GzipFile(fileobj=target, mode="wb") as compressed:
+        text = io.TextIOWrapper(compressed, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(["Email Address", "First Name", "Last Name", "Status", "Last Changed"])
+        for member in members:
+            merge = member["merge_fields"]
+            row = [member["email_address"], merge.get("FNAME"), merge.get("LNAME")]
+            writer.writerow([*row, member["status"], member["last_changed"]])
+        text.flush()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": len(members), "invocations": 1, "cpu_seconds": time.process_time()}
+
+
+def child_main(argv: list[str]) -> None:
+    way, list_id, sandbox_url = argv
+    result = child_export(list_id) if way == "export" else child_tutorial(list_id, sandbox_url)
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+
+
+# ---------------------------------------------------------------- the parent
+def start_moto(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            return process
+        except requests.exceptions.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("moto did not start")
+
+
+class Bench:
+    def __init__(self, sandbox_url: str, sandbox: psutil.Process, moto_url: str) -> None:
+        self.sandbox_url = sandbox_url
+        self.sandbox = sandbox
+        self.moto_url = moto_url
+        self.control = requests.Session()
+        aws = {"endpoint_url": moto_url, "region_name": REGION}
+        self.bucket = f"bench-exports-{uuid.uuid4().hex[:8]}"
+        self.table = f"bench-state-{uuid.uuid4().hex[:8]}"
+        boto3.client("s3", **aws).create_bucket(Bucket=self.bucket)
+        boto3.client("dynamodb", **aws).create_table(
+            TableName=self.table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.secret_arn = boto3.client("secretsmanager", **aws).create_secret(
+            Name=f"bench/{uuid.uuid4()}", SecretString=json.dumps({"api_key": MARKETING_API_KEY})
+        )["ARN"]
+
+    def _sandbox(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.control.request(method, f"{self.sandbox_url}/_sandbox{path}", json=body, timeout=600)
+        response.raise_for_status()
+        return response.json()
+
+    def audience(self, members: int) -> str:
+        self._sandbox("POST", "/reset")
+        list_id = uuid.uuid4().hex[:10]
+        self._sandbox("POST", "/seed", {"list_id": list_id, "count": members, "seed": 7})
+        return list_id
+
+    def measure(self, way: str, members: int) -> Run:
+        list_id = self.audience(members)
+        self._sandbox("PUT", "/faults", {"latency_ms": LATENCY_SECONDS * 1000, "max_connections": MAX_CONNECTIONS})
+        environment = {
+            **os.environ,
+            **AWS_ENV,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "MAILCHIMP_SECRET_ARN": self.secret_arn,
+            "MAILCHIMP_API_URL": f"{self.sandbox_url}/3.0",
+            "MAILCHIMP_READ_TIMEOUT_SECONDS": "60",
+            "STATE_TABLE": self.table,
+            "EXPORT_BUCKET": self.bucket,
+            "EXPORT_CONCURRENCY": str(CONCURRENCY),
+            "EXPORT_SETTLE_SECONDS": "0",
+            "POWERTOOLS_SERVICE_NAME": "chimpbridge",
+            "POWERTOOLS_METRICS_NAMESPACE": "ChimpBridge",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers" / "chimpbridge"), str(REPO_ROOT)]),
+        }
+        cpu_before = cpu_seconds(self.sandbox)
+        completed = subprocess.run(  # noqa: PLW1510 - checked below, with the child's output
+            [sys.executable, "-m", "bench.bench_export", "--child", way, list_id, self.sandbox_url],
+            cwd=REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        sandbox_cpu = cpu_seconds(self.sandbox) - cpu_before
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+        if completed.returncode != 0 or not lines:
+            raise RuntimeError(f"{way} at {members:,} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
+        result = json.loads(lines[-1].removeprefix("RESULT "))
+        if result["rows"] != members:
+            raise RuntimeError(f"{way} exported {result['rows']:,} members of {members:,}")
+        stats = self._sandbox("GET", "/stats")
+        self._sandbox("PUT", "/faults", {})
+        return Run(
+            way=way,
+            members=members,
+            seconds=result["seconds"],
+            peak_rss_bytes=result["peak_rss_bytes"],
+            sandbox_cpu_seconds=sandbox_cpu,
+            requests=stats["requests"],
+            max_concurrent_requests=stats["max_concurrent_requests"],
+            rejected_over_limit=stats["rejected_over_limit"],
+            invocations=result["invocations"],
+            client_cpu_seconds=result["cpu_seconds"],
+        )
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "MISS"
+
+
+def report(runs: list[Run]) -> None:
+    print(
+        f"sandbox in its own process: {LATENCY_SECONDS * 1000:.0f} ms per request, cap {MAX_CONNECTIONS} "
+        f"connections; export concurrency {CONCURRENCY}; pages of {PAGE_SIZE}; S3/DynamoDB on moto"
+    )
+    for members in SIZES:
+        export = next(run for run in runs if run.way == "export" and run.members == members)
+        tutorial = next(run for run in runs if run.way == "tutorial" and run.members == members)
+        floor = floor_seconds(members)
+        ratio = export.seconds / floor
+        speedup = tutorial.seconds / export.seconds
+        print(f"  {members:,} members ({math.ceil(members / PAGE_SIZE)} pages), floor {floor:.2f} s")
+        for run in (export, tutorial):
+            print(
+                f"    {run.way:<8} {run.seconds:7.2f} s  {run.members_per_second:8,.0f} members/s  "
+                f"{run.seconds / floor:5.2f}x floor  peak RSS {run.peak_rss_bytes / 2**20:6.0f} MiB  "
+                f"own CPU {run.client_cpu_seconds:5.1f} s  "
+                f"sandbox CPU {run.sandbox_cpu_share:4.0%} of one core  requests {run.requests}  "
+                f"max concurrent {run.max_concurrent_requests}  over cap {run.rejected_over_limit}"
+            )
+        floor_ok = verdict(ratio <= TARGET_FLOOR_RATIO)
+        speed_ok = verdict(speedup >= TARGET_SPEEDUP)
+        rss_ok = verdict(export.peak_rss_bytes < TARGET_RSS_BYTES)
+        print(
+            f"    export vs floor {ratio:.2f}x (target <= {TARGET_FLOOR_RATIO}x: {floor_ok}); "
+            f"vs tutorial {speedup:.1f}x faster (target >= {TARGET_SPEEDUP:.0f}x: {speed_ok}); "
+            f"peak RSS {export.peak_rss_bytes / 2**20:.0f} MiB (target < {TARGET_RSS_BYTES / 2**20:.0f} MiB: {rss_ok})"
+        )
+
+
+def main() -> None:
+    os.environ.update(AWS_ENV)
+    sandbox_port, moto_port = free_port(), free_port()
+    sandbox = start_sandbox(sandbox_port)
+    moto = start_moto(moto_port)
+    runs: list[Run] = []
+    try:
+        bench = Bench(f"http://127.0.0.1:{sandbox_port}", psutil.Process(sandbox.pid), f"http://127.0.0.1:{moto_port}")
+        for members in SIZES:
+            for way in ("export", "tutorial"):
+                runs.append(bench.measure(way, members))
+    finally:
+        for process in (sandbox, moto):
+            process.terminate()
+            process.wait(timeout=30)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            [
+                {
+                    **asdict(run),
+                    "members_per_second": run.members_per_second,
+                    "floor_seconds": floor_seconds(run.members),
+                    "floor_ratio": run.seconds / floor_seconds(run.members),
+                    "sandbox_cpu_share": run.sandbox_cpu_share,
+                }
+                for run in runs
+            ],
+            indent=2,
+        )
+    )
+    report(runs)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child_main(sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,258 @@
+"""The exporting part of one invocation: member pages in (many at once, through the pooled SDK
+client), gzip parts out, a checkpoint after every part, and a clean stop when the invocation's
+budget (time left, or pages) is spent.
+
+The page workers turn members into lines as soon as a page arrives, so what waits for its turn
+to be written is text, not parsed JSON. The CSV columns (the audience's merge fields) are
+fetched alongside the first pages rather than before them: the workers wait for them only to
+encode, which costs nothing while the first pages are still on the wire.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chimpbridge import settings
+from chimpbridge.dal import aws
+from chimpbridge.logic import export_layout as layout_module
+from chimpbridge.logic.export_layout import ExportedMember, Layout, iso, layout_for
+from chimpbridge.logic.export_paging import FetchedPage, PageRequest, PageSource, WindowPager
+from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter
+from chimpbridge.models.export import Checkpoint, CsvColumn
+from chimpbridge.observability import MetricUnit, count, logger, metrics
+from chimpbridge.transport import remaining_invocation_seconds
+
+if TYPE_CHECKING:
+    from chimpbridge.dal.export_state import ExportState
+
+PROGRESS_LOG_SECONDS = 10.0
+WORKERS_PER_CONNECTION = 2
+
+
+class Budget:
+    """Whether this invocation may start another page."""
+
+    def __init__(self, config: settings.ExportSettings) -> None:
+        self.config = config
+        self.pages = 0
+
+    def keep_going(self) -> bool:
+        if self.config.max_pages_per_invocation and self.pages >= self.config.max_pages_per_invocation:
+            return False
+        remaining = remaining_invocation_seconds()
+        if remaining is not None and remaining <= self.config.stop_before_deadline_seconds:
+            return False
+        self.pages += 1
+        return True
+
+
+def merge_fields(client: Any, list_id: str) -> list[CsvColumn]:
+    """The audience's merge fields in display order: the CSV's columns after the address."""
+    body = client.lists.get_list_merge_fields(list_id, count=1000)
+    fields = sorted(body.get("merge_fields") or [], key=lambda field: field.get("display_order", 0))
+    return [CsvColumn(tag=field["tag"], name=field["name"], type=field.get("type", "text")) for field in fields]
+
+
+def page_source(
+    client: Any, list_id: str, projection: dict[str, list[str]], encode: Callable[[dict[str, Any]], ExportedMember]
+) -> PageSource:
+    """Pages of members through the official SDK, encoded in the worker thread."""
+    lists = client.lists
+
+    def fetch(request: PageRequest) -> FetchedPage:
+        params: dict[str, Any] = {
+            "count": request.count,
+            "offset": request.offset,
+            "sort_field": "last_changed",
+            "sort_dir": "ASC",
+            "before_last_changed": iso(request.before),
+            **projection,
+        }
+        if request.since is not None:
+            params["since_last_changed"] = iso(request.since)
+        if request.status is not None:
+            params["status"] = request.status
+        body = lists.get_list_members_info(list_id, **params)
+        members = body.get("members") or []
+        return FetchedPage(int(body.get("total_items") or 0), [encode(member) for member in members])
+
+    return fetch
+
+
+class ExportSession:
+    def __init__(
+        self, state: ExportState, client: Any, checkpoint: Checkpoint, config: settings.ExportSettings
+    ) -> None:
+        self.state = state
+        self.client = client
+        self.checkpoint = checkpoint
+        self.config = config
+        part_size = config.part_size_mib * MIB
+        self.writer = MultipartGzipWriter.open(config.bucket, checkpoint.key, checkpoint.writer, part_size)
+        self.transport = client.api_client.transport
+        self.retries_at_start = self.transport.retries
+        self.retries_before = checkpoint.retries
+        self.pages_before = checkpoint.pages
+        self.rows_at_start = checkpoint.rows
+        self.restarts_before = checkpoint.restarts
+        self.pages_this_invocation = 0
+        self.restarts = 0
+        self.started = time.monotonic()
+        self.last_log = self.started
+        self._pager: WindowPager | None = None
+        self._columns: Future[list[CsvColumn]] | None = None
+        self._layout: Layout | None = None
+        self._layout_lock = threading.Lock()
+
+    # ------------------------------------------------------------ layout
+    def layout(self) -> Layout:
+        """The format's layout; for CSV it waits for the merge fields (fetched with the first pages)."""
+        with self._layout_lock:
+            if self._layout is None:
+                if self.checkpoint.merge_fields is None:
+                    assert self._columns is not None
+                    self.checkpoint.merge_fields = self._columns.result()
+                self._layout = layout_for(self.checkpoint.format, self.checkpoint.merge_fields)
+            return self._layout
+
+    def _encode(self, member: dict[str, Any]) -> ExportedMember:
+        return self.layout().encode(member)
+
+    def _ensure_header(self) -> None:
+        if self.writer.state.raw_bytes == 0:
+            header = self.layout().header
+            if header:
+                self.writer.write(header.encode())
+
+    # ------------------------------------------------------------ the run
+    def run(self) -> bool:
+        """Export until the window is done (True) or the budget is spent (False)."""
+        checkpoint = self.checkpoint
+        segments: list[str | None] = list(checkpoint.statuses) if checkpoint.statuses else [None]
+        budget = Budget(self.config)
+        # Twice as many workers as connections: a worker parsing and encoding the page it got
+        # has already given its connection back, and another worker's request is using it.
+        # The connection pool (pool_block) is what caps connections at EXPORT_CONCURRENCY.
+        workers = WORKERS_PER_CONNECTION * self.config.concurrency
+        with ThreadPoolExecutor(workers, thread_name_prefix="export-page") as executor:
+            if checkpoint.merge_fields is None:
+                self._columns = executor.submit(merge_fields, self.client, checkpoint.list_id)
+            projection = layout_for(checkpoint.format, []).projection
+            source = page_source(self.client, checkpoint.list_id, projection, self._encode)
+            for index in range(checkpoint.segment, len(segments)):
+                since = checkpoint.resume_since if index == checkpoint.segment else checkpoint.window_since
+                pager = WindowPager(
+                    source,
+                    executor,
+                    self.config.concurrency,
+                    segments[index],
+                    since,
+                    checkpoint.window_before,
+                    budget.keep_going,
+                )
+                closed_pages = self.pages_this_invocation
+                self._pager = pager
+                for batch in pager:
+                    self._write(batch.members)
+                    self.pages_this_invocation = closed_pages + pager.stats.pages
+                    if self.writer.part_due():
+                        self.writer.cut_part()
+                        if batch.resume_since is None:
+                            self._save(index + 1, checkpoint.window_since)
+                        else:
+                            self._save(index, batch.resume_since)
+                    self._log_progress()
+                self.pages_this_invocation = closed_pages + pager.stats.pages
+                self.restarts += pager.stats.restarts
+                self._pager = None
+                if not pager.finished:
+                    self._ensure_header()
+                    self.writer.suspend(layout_module.tail_key(checkpoint.run_id, checkpoint.invocations))
+                    self._save(index, pager.resume_since)
+                    return False
+                checkpoint.segment, checkpoint.resume_since = index + 1, checkpoint.window_since
+            self._ensure_header()
+        return True
+
+    def complete(self) -> None:
+        """Finish the object and remember that it is complete (phase ``finalizing``)."""
+        completed = self.writer.finish()
+        checkpoint = self.checkpoint
+        checkpoint.phase = "finalizing"
+        checkpoint.object_bytes = completed.bytes
+        checkpoint.object_sha256 = completed.sha256
+        checkpoint.object_version = completed.version_id
+        checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
+        self._save(checkpoint.segment, checkpoint.resume_since)
+
+    def _write(self, members: list[ExportedMember]) -> None:
+        self._ensure_header()
+        if not members:
+            return
+        counts = self.checkpoint.counts
+        for member in members:
+            counts[member.status] = counts.get(member.status, 0) + 1
+        self.checkpoint.rows += len(members)
+        self.writer.write("".join(member.line for member in members).encode())
+
+    def _save(self, segment: int, resume_since: int | None) -> None:
+        checkpoint = self.checkpoint
+        checkpoint.segment = segment
+        checkpoint.resume_since = resume_since
+        checkpoint.pages = self.pages_before + self.pages_this_invocation
+        checkpoint.retries = self.retries_before + (self.transport.retries - self.retries_at_start)
+        current = self._pager.stats.restarts if self._pager is not None else 0
+        checkpoint.restarts = self.restarts_before + self.restarts + current
+        checkpoint.writer = self.writer.state.model_copy(deep=True)
+        self.state.save_checkpoint(checkpoint)
+        for key in self.writer.consumed_tails:
+            aws.s3().delete_object(Bucket=self.config.bucket, Key=key)
+        self.writer.consumed_tails.clear()
+
+    # ------------------------------------------------------------ progress
+    def _log_progress(self) -> None:
+        now = time.monotonic()
+        if now - self.last_log < PROGRESS_LOG_SECONDS:
+            return
+        self.last_log = now
+        rows = self.checkpoint.rows - self.rows_at_start
+        logger.info(
+            "export progress",
+            extra={
+                "list_id": self.checkpoint.list_id,
+                "rows": self.checkpoint.rows,
+                "pages": self.pages_before + self.pages_this_invocation,
+                "members_per_second": round(rows / max(now - self.started, 1e-6), 1),
+                "retries": self.transport.retries - self.retries_at_start,
+                "compressed_bytes": self.writer.compressed_bytes,
+            },
+        )
+
+    def report(self, seconds: float) -> None:
+        """Metrics for this invocation (flushed by the handler's decorator)."""
+        rows = self.checkpoint.rows - self.rows_at_start
+        retries = self.transport.retries - self.retries_at_start
+        rate = rows / max(seconds, 1e-6)
+        count("ExportMembers", rows)
+        count("ExportPages", self.pages_this_invocation)
+        count("ExportRetries", retries)
+        count("ExportEpochRestarts", self.restarts)
+        metrics.add_metric(name="ExportMembersPerSecond", unit=MetricUnit.CountPerSecond, value=rate)
+        logger.info(
+            "export invocation done",
+            extra={
+                "list_id": self.checkpoint.list_id,
+                "rows_this_invocation": rows,
+                "rows": self.checkpoint.rows,
+                "pages_this_invocation": self.pages_this_invocation,
+                "members_per_second": round(rate, 1),
+                "retries": retries,
+                "epoch_restarts": self.restarts,
+                "seconds": round(seconds, 2),
+            },
+        )

@@ -1,0 +1,107 @@
+"""The export's gzip stream on S3 (moto): parts of at least 5 MiB, one valid gzip file, the
+same bytes whether written in one invocation or suspended and resumed across several."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import uuid
+
+import boto3
+import pytest
+
+from chimpbridge.dal import aws as dal_aws
+from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter, abort_upload, create_upload
+from tests.support.aws import REGION
+
+PART_SIZE = 5 * MIB
+
+
+@pytest.fixture
+def bucket(aws_env: str) -> str:
+    name = f"writer-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=aws_env, region_name=REGION).create_bucket(Bucket=name)
+    dal_aws.clear()
+    return name
+
+
+def s3(aws_env: str):  # type: ignore[no-untyped-def]
+    return boto3.client("s3", endpoint_url=aws_env, region_name=REGION)
+
+
+def chunks() -> list[bytes]:
+    """12 MiB that gzip cannot shrink (so parts fill up), in pieces the size of a page of lines."""
+    return [os.urandom(256 * 1024) for _ in range(48)]
+
+
+def test_a_large_stream_becomes_one_gzip_object_of_several_parts(aws_env: str, bucket: str) -> None:
+    # Given a writer fed 12 MiB, cutting a part whenever one is due
+    state = create_upload(bucket, "x/one.gz", content_type="application/gzip", metadata={})
+    writer = MultipartGzipWriter.open(bucket, "x/one.gz", state, PART_SIZE)
+    data = chunks()
+    for chunk in data:
+        writer.write(chunk)
+        if writer.part_due():
+            writer.cut_part()
+
+    # When it finishes
+    completed = writer.finish()
+
+    # Then the object is one gzip file holding exactly the input, in parts of >= 5 MiB but the last
+    body = s3(aws_env).get_object(Bucket=bucket, Key="x/one.gz")["Body"].read()
+    assert gzip.decompress(body) == b"".join(data)
+    assert (completed.bytes, completed.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    sizes = [part.size for part in writer.state.parts]
+    assert len(sizes) >= 3 and all(size >= PART_SIZE for size in sizes[:-1])
+
+
+def test_a_stream_suspended_across_invocations_is_the_same_gzip_file(aws_env: str, bucket: str) -> None:
+    # Given a stream written by five "invocations", each suspending (tail parked) and the next
+    # one reopening it from the saved state
+    state = create_upload(bucket, "x/resumed.gz", content_type="application/gzip", metadata={})
+    data = chunks()
+    for invocation, start in enumerate(range(0, len(data), 10)):
+        writer = MultipartGzipWriter.open(bucket, "x/resumed.gz", state, PART_SIZE)
+        for chunk in data[start : start + 10]:
+            writer.write(chunk)
+            if writer.part_due():
+                writer.cut_part()
+        if start + 10 < len(data):
+            writer.suspend(f"mailchimp/_staging/test/tail-{invocation}")
+            state = writer.state
+
+    # When the last invocation finishes it
+    completed = writer.finish()
+
+    # Then it is one valid gzip file of exactly the input, and its SHA-256 (read back) is right
+    body = s3(aws_env).get_object(Bucket=bucket, Key="x/resumed.gz")["Body"].read()
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as unzipped:
+        assert unzipped.read() == b"".join(data)
+    assert completed.sha256 == hashlib.sha256(body).hexdigest()
+    assert all(part.size >= PART_SIZE for part in writer.state.parts[:-1])
+
+
+def test_an_empty_stream_is_a_valid_empty_gzip_file(aws_env: str, bucket: str) -> None:
+    state = create_upload(bucket, "x/empty.gz", content_type="application/gzip", metadata={})
+    MultipartGzipWriter.open(bucket, "x/empty.gz", state, PART_SIZE).finish()
+    body = s3(aws_env).get_object(Bucket=bucket, Key="x/empty.gz")["Body"].read()
+    assert gzip.decompress(body) == b""
+
+
+def test_an_aborted_upload_leaves_nothing(aws_env: str, bucket: str) -> None:
+    # Given a stream with a part uploaded
+    state = create_upload(bucket, "x/aborted.gz", content_type="application/gzip", metadata={})
+    writer = MultipartGzipWriter.open(bucket, "x/aborted.gz", state, PART_SIZE)
+    for chunk in chunks()[:24]:
+        writer.write(chunk)
+    writer.cut_part()
+
+    # When the upload is aborted
+    abort_upload(bucket, "x/aborted.gz", state.upload_id)
+
+    # Then there is no object and no upload in progress
+    client = s3(aws_env)
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -22,6 +22,9 @@ from mailchimp_marketing.api_client import ApiClientError
 
 from sandbox.mailchimp import MARKETING_API_KEY, OAUTH_ACCESS_TOKEN, TRANSACTIONAL_API_KEY
 
+# One worker starts the two Prism servers for all of these (pytest -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("mailchimp-prism")
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRISM = REPO_ROOT / "node_modules" / ".bin" / "prism"
 LIST_ID = "a1b2c3d4e5"

@@ -14,7 +14,7 @@ import pytest
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("mailchimp-sandbox-browser")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

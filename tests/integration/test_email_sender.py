@@ -190,9 +190,24 @@ def test_an_unreadable_message_fails_its_record_only(sender, email_env):
     assert len(email_env.sandbox.outbox(to=good["recipient"]["email"])) == 1
 
 
-def test_a_lost_answer_is_recorded_as_uncertain_and_not_resent(sender, email_env, monkeypatch):
+def test_a_lost_answer_is_retried_through_the_queue_by_default(sender, email_env, monkeypatch):
     # Given Mandrill never answering within the read timeout
     monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "0.5")
+    function = load_function("email_sender")
+    email_env.sandbox.faults(timeout_rate=1.0, timeout_seconds=2)
+
+    # When the sender processes the email
+    result = deliver(function, email_env, queued_message())
+
+    # Then the record stays for a retry, and nothing is remembered that would block it
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.idempotency_records() == []
+
+
+def test_a_lost_answer_is_recorded_as_uncertain_when_configured_to_skip(sender, email_env, monkeypatch):
+    # Given Mandrill never answering within the read timeout, and the skip policy
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("EMAIL_ON_UNCERTAIN_SEND", "skip")
     function = load_function("email_sender")
     email_env.sandbox.faults(timeout_rate=1.0, timeout_seconds=2)
     message = queued_message()
@@ -206,16 +221,16 @@ def test_a_lost_answer_is_recorded_as_uncertain_and_not_resent(sender, email_env
     assert json.loads(record["data"]["S"])["outcome"] == "uncertain"
 
 
-def test_a_lost_answer_is_retried_when_configured_to_resend(sender, email_env, monkeypatch):
-    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "0.5")
-    monkeypatch.setenv("EMAIL_ON_UNCERTAIN_SEND", "resend")
-    function = load_function("email_sender")
-    email_env.sandbox.faults(timeout_rate=1.0, timeout_seconds=2)
+def test_no_send_starts_without_time_to_hear_the_answer(sender, email_env):
+    # Given an invocation with only 3 seconds left
+    received = email_env.queue(queued_message())
 
-    result = deliver(function, email_env, queued_message())
+    # When the sender gets the record
+    result = sender.lambda_handler(email_env.sqs_event([received]), LambdaContext(timeout_seconds=3))
 
+    # Then it is left for a retry instead of being sent with an answer that could be cut off
     assert len(result["batchItemFailures"]) == 1
-    assert email_env.idempotency_records() == []
+    assert email_env.sandbox.stats()["requests"] == 0
 
 
 def test_a_mandrill_template_is_sent_with_send_template(sender, email_env, monkeypatch):

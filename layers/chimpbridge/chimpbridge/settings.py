@@ -217,9 +217,9 @@ class EmailSettings(EnvModel):
     queue_url: str | None = Field(alias="EMAIL_QUEUE_URL", default=None)
     # How long a sent email is remembered: longer than a message can live in queue + DLQ.
     dedupe_days: int = Field(alias="EMAIL_DEDUPE_DAYS", default=30, ge=1, le=365)
-    # Mandrill took the send but its answer was lost (read timeout): "skip" never risks a second
-    # email, "resend" never risks a missing one. See README, "Exactly once".
-    on_uncertain_send: Literal["skip", "resend"] = Field(alias="EMAIL_ON_UNCERTAIN_SEND", default="skip")
+    # Mandrill's answer to a send was lost (read timeout): "resend" never risks a missing email,
+    # "skip" never risks a second one. See README, "Exactly once".
+    on_uncertain_send: Literal["resend", "skip"] = Field(alias="EMAIL_ON_UNCERTAIN_SEND", default="resend")
 
 
 # ---------------------------------------------------------------- newsletter signup

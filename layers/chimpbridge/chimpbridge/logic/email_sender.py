@@ -12,10 +12,13 @@ Outcomes, per Mandrill's per-recipient ``status`` (an HTTP 200 is not a delivery
 * an exception: 429, 5xx, connection failures, and configuration problems (bad key, unknown
   template). Nothing is stored, so the record is retried through the queue and, after
   ``maxReceiveCount``, kept in the DLQ for a re-drive.
-* ``uncertain``: Mandrill may have sent it but the answer was lost (a read timeout; POSTs are
-  not retried by the transport). Mandrill has no idempotency key, so a resend could be a second
-  email. With ``EMAIL_ON_UNCERTAIN_SEND=skip`` (default) the outcome is stored and not resent,
-  counted as ``EmailSendUncertain`` (alarmed); ``resend`` retries it like a 5xx instead.
+* the answer was lost: Mandrill may or may not have sent it (a read timeout; the transport
+  never repeats a POST by itself). Mandrill has no idempotency key, so nothing can tell. Counted
+  as ``EmailSendUncertain`` either way. With ``EMAIL_ON_UNCERTAIN_SEND=resend`` (default) it is
+  retried through the queue like a 5xx: never a missing email, a duplicate only if Mandrill had
+  sent it (the same choice a Lambda that dies mid-call makes once its attempt expires). With
+  ``skip`` the outcome ``uncertain`` is stored and it is never resent: never a duplicate, a
+  missing email only if Mandrill had not sent it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pydantic import BaseModel
 
 from chimpbridge import clients, settings
 from chimpbridge.dal import idempotency, queues
-from chimpbridge.errors import Busy, ConfigurationError, MandrillApiError
+from chimpbridge.errors import Busy, ConfigurationError, MandrillApiError, UpstreamError
 from chimpbridge.logic import email_content
 from chimpbridge.models.email import (
     SEND_PERMANENT_STATUSES,
@@ -42,6 +45,9 @@ from chimpbridge.observability import count, logger
 from chimpbridge.transport import remaining_invocation_seconds
 
 SECONDS_PER_DAY = 86_400
+# A send is not started with less time left than this: cut short, its answer would be lost and
+# the email neither known sent nor safe to resend. Deferred, it is retried from the queue.
+MIN_SECONDS_FOR_A_SEND = 5.0
 
 
 def send(message: EmailMessage) -> SendOutcome:
@@ -66,14 +72,24 @@ def _deliver(*, message: EmailMessage) -> SendOutcome:
     if flow is None:
         raise ConfigurationError(f"EMAIL_FLOWS has no hook {message.hook!r} (queued by an older configuration?)")
     request = email_content.build(message, flow, config)
+    remaining = remaining_invocation_seconds()
+    if remaining is not None and remaining < MIN_SECONDS_FOR_A_SEND:
+        raise UpstreamError("mandrill", None, "not enough time left in this invocation to wait for the answer")
     messages_api = clients.transactional().messages
     call = messages_api.send_template if request.template_name is not None else messages_api.send
     try:
         results = call(request.body())
     except MandrillApiError as error:
-        if _answer_lost(error) and config.on_uncertain_send == "skip":
-            return SendOutcome(outcome="uncertain", api_call=request.api_call)
-        raise
+        if not _answer_lost(error):
+            raise
+        count("EmailSendUncertain")
+        logger.warning(
+            "Mandrill's answer was lost: the email may or may not have been sent",
+            extra={"idempotency_key": message.idempotency_key, "policy": config.on_uncertain_send},
+        )
+        if config.on_uncertain_send == "resend":
+            raise
+        return SendOutcome(outcome="uncertain", api_call=request.api_call)
     return _outcome(results, request.api_call)
 
 
@@ -121,10 +137,9 @@ def _report(message: EmailMessage, outcome: SendOutcome) -> None:
         count("EmailRejected")
         logger.warning("email rejected by Mandrill; not retried", extra={**context, "reasons": outcome.reject_reasons})
     else:
-        count("EmailSendUncertain")
         logger.error(
-            "Mandrill's answer was lost: the email may or may not have been sent; not resent "
-            "(check Mandrill's activity for the metadata idempotency_key)",
+            "email not resent after a lost answer (EMAIL_ON_UNCERTAIN_SEND=skip); "
+            "check Mandrill's activity for the metadata idempotency_key",
             extra=context,
         )
 

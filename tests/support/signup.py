@@ -11,10 +11,13 @@ post signups and look at the audience.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +29,7 @@ from chimpbridge.logic.signup_apply import subscriber_hash
 from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 from sandbox.mailchimp.client import SandboxClient
 from tests.support.aws import REGION, forget_caches
-from tests.support.functions import LambdaContext, event, load_function
+from tests.support.functions import ROOT, LambdaContext, event, load_function
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 FORM_TOKEN_KEY = "test-signup-form-token-key-0123456789"
@@ -174,3 +177,52 @@ def signup_api(
     api.configure(**variables)
     yield api
     forget_caches()
+
+
+# ---------------------------------------------------------------- the local stack (tests/e2e)
+@dataclass(frozen=True)
+class SignupPages:
+    """examples/ served over HTTP from its own origin, as a website with a signup form."""
+
+    url: str
+
+    @property
+    def origin(self) -> str:
+        return self.url
+
+    @property
+    def done_page(self) -> str:
+        return f"{self.url}/signup-form-done.html"
+
+
+@pytest.fixture(scope="session")
+def signup_pages() -> Iterator[SignupPages]:
+    handler = functools.partial(QuietFiles, directory=str(ROOT / "examples"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield SignupPages(f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    server.server_close()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def signup_stack(local_stack_factory: Any, signup_pages: SignupPages) -> Any:
+    """The repository's template on the local stack, configured as a site with a signup form:
+    its origin allowed, redirects to its done page, a field map and a hosted form URL."""
+    return local_stack_factory(
+        parameters={
+            "AllowedOrigins": signup_pages.origin,
+            "SignupFieldMap": json.dumps(
+                {"tags": {"2004321": "newsletter", "blog": "blog"}, "interests": ["9143cf3bd1"]}
+            ),
+            "SignupSuccessRedirectUrl": signup_pages.done_page,
+            "SignupErrorRedirectUrl": signup_pages.done_page,
+            "SignupHostedFormUrl": "https://eepurl.com/chimpbridge",
+        }
+    )

@@ -1,0 +1,99 @@
+"""The example signup pages in a real browser (headless Chromium), served from their own
+origin, posting to the API of the local stack: the plain HTML form (303 to the done page) and
+the JSON/fetch variant (CORS preflight, answer shown in the page)."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from chimpbridge.logic.signup_apply import subscriber_hash
+from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
+
+pytestmark = [pytest.mark.xdist_group("signup-stack"), pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# The pages fetch a signed "form loaded at" token; a form sent back within 2 s of it is a bot's.
+HUMAN_PAUSE_MS = 2_200
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def member_status(sandbox_url, email):
+    response = requests.get(
+        f"{sandbox_url}/3.0/lists/{DEFAULT_LIST_ID}/members/{subscriber_hash(email)}",
+        auth=("user", MARKETING_API_KEY),
+        timeout=10,
+    )
+    return response.json()["status"] if response.status_code == 200 else None
+
+
+def test_plain_html_form_from_another_origin_lands_on_the_success_page(page, signup_stack, signup_pages):
+    # Given the example form on its own site, pointed at the API
+    email = f"browser-form-{uuid.uuid4().hex[:8]}@example.org"
+    page.goto(f"{signup_pages.url}/signup-form.html?api={signup_stack.api_url}")
+    page.fill("#mce-EMAIL", email)
+    page.fill("#mce-FNAME", "Brook")
+    page.wait_for_function("document.getElementById('form-token').value !== ''")
+    page.wait_for_timeout(HUMAN_PAUSE_MS)
+    # When the person submits it
+    with page.expect_navigation(url=f"{signup_pages.done_page}*"):
+        page.click("button[type=submit]")
+    # Then the browser followed the 303 to the done page, which shows the success state
+    assert page.locator("#outcome").get_attribute("data-status") == "pending"
+    assert "confirm your subscription" in page.locator("#outcome").inner_text()
+    assert member_status(signup_stack.sandbox_url, email) == "pending"
+
+
+def test_fetch_variant_shows_the_answer_in_the_page(page, signup_stack, signup_pages):
+    # Given the JSON/fetch example on its own site (a cross-origin API: CORS and preflight)
+    email = f"browser-fetch-{uuid.uuid4().hex[:8]}@example.org"
+    page.goto(f"{signup_pages.url}/signup-form-fetch.html?api={signup_stack.api_url}")
+    page.fill("#email", email)
+    page.locator("#signup[data-token-checked]").wait_for(state="attached")
+    page.wait_for_timeout(HUMAN_PAUSE_MS)
+    # When the person submits it
+    page.click("#submit")
+    # Then the page shows the success state
+    outcome = page.locator("#outcome[data-status=pending]")
+    outcome.wait_for()
+    assert "confirm your subscription" in outcome.inner_text()
+    assert member_status(signup_stack.sandbox_url, email) == "pending"
+
+
+def test_fetch_variant_shows_a_field_error(page, signup_stack, signup_pages):
+    page.goto(f"{signup_pages.url}/signup-form-fetch.html?api={signup_stack.api_url}")
+    page.fill("#email", "not-an-address")
+    page.locator("#signup[data-token-checked]").wait_for(state="attached")
+    page.wait_for_timeout(HUMAN_PAUSE_MS)  # sooner, it would be answered like a bot: as a success
+    page.click("#submit")
+    page.locator("#outcome[data-status=error]").wait_for()
+    assert page.locator("#email-error").inner_text() == "Enter a valid email address, like name@example.org."

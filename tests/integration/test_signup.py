@@ -192,9 +192,9 @@ def test_required_merge_field_missing_is_a_field_error_in_the_persons_terms(sign
     )
     # When a JSON signup leaves it out
     answer = signup_api.post_json({"email": new_email(), "company": ""})
-    # Then the answer names the field Mailchimp missed, and nothing is written
+    # Then the answer names the person's field that Mailchimp missed
     assert answer.status == 422
-    assert answer.body["errors"] == [{"field": "COMPANY", "message": "Please fill in this field."}]
+    assert answer.body["errors"] == [{"field": "company", "message": "Please fill in this field."}]
 
 
 def test_wrong_json_types_are_field_errors(signup_api, new_email):

@@ -64,7 +64,8 @@ def subscribe(submission: SignupSubmission) -> SignupAnswer:
         raise
     outcome: SignupOutcome
     try:
-        outcome = apply_signup(signup, merge_field_names=fields.merge_field_names)
+        field_names = {**fields.merge_field_names, "EMAIL": fields.email_field}
+        outcome = apply_signup(signup, merge_field_names=field_names)
     except Rejected as rejection:
         logger.info("signup rejected", extra={"kind": rejection.kind, "email": signup.email})
         count("SignupRejected")

@@ -133,9 +133,8 @@ def _about_the_person(error: MailchimpApiError, field_names: dict[str, str]) -> 
         if matches:
             return Rejected(kind, message)
     if "valid email address" in detail:
-        return InvalidRequest(
-            "Check your email address.", [FieldError("email", "Enter a valid email address, like name@example.org.")]
-        )
+        message = "Enter a valid email address, like name@example.org."
+        return InvalidRequest("Check your email address.", [FieldError(field_names.get("EMAIL", "email"), message)])
     field_errors = [
         FieldError(field_names.get(str(item.get("field")), str(item.get("field") or "body")), _field_message(item))
         for item in error.errors

@@ -222,6 +222,13 @@ def _json_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
             _put_merge_field(fields, field_map, name, given)
     for name, value in request.merge_fields.items():
         _put_merge_field(fields, field_map, name.strip(), value, display=f"merge_fields.{name}")
+    # Top-level members the field map names (``"company": "COMPANY"``), as a form would post them.
+    for name in field_map.merge_fields.keys() - SignupRequest.model_fields.keys():
+        given = document.get(name)
+        if isinstance(given, str | int | float) and not isinstance(given, bool):
+            _put_merge_field(fields, field_map, name, given)
+        elif given is not None:
+            raise InvalidRequest("Some fields are missing or invalid.", [FieldError(name, "Enter text here.")])
     fields.tags = [tag for tag in request.tags if tag.strip()]
     interests = request.interests
     fields.interests = {key: True for key in interests} if isinstance(interests, list) else dict(interests)

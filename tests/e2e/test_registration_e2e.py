@@ -3,6 +3,7 @@ local stack (the repository's template.yaml: API, moto, the Mailchimp sandbox, S
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from mailchimp_marketing.api_client import ApiClientError
 
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.local_config import SECRET_SEEDS
@@ -130,6 +132,31 @@ def test_a_rejected_recipient_is_recorded_as_rejected_and_not_retried(stack, man
     wait_until(lambda: queue_is_empty(stack, "EmailQueue"), "the email queue to drain")
     assert queue_is_empty(stack, "EmailDeadLetterQueue")
     assert len(mandrill.outbox(to=body["email"])) == 1
+
+
+def test_a_newsletter_opt_in_subscribes_the_person_pending(stack, mandrill):
+    # Given a registration form whose newsletter checkbox (the trait) is ticked
+    email = f"optin-{uuid.uuid4().hex[:10]}@example.net"  # Mailchimp refuses example.com as fake
+    ctx = kratos_ctx(email=email, traits={"name": {"first": "Mary", "last": "Jackson"}, "newsletter": True})
+
+    # When Kratos calls the hook
+    response = post_hook(stack, render_hook_body(ctx))
+
+    # Then the person gets the welcome email and is in the audience, waiting to confirm
+    assert response.status_code == 202 and response.json()["newsletter"] == "queued"
+    wait_until(lambda: mandrill.outbox(to=email), "the welcome email")
+    marketing = mandrill.marketing_sdk()
+    subscriber_hash = hashlib.md5(email.lower().encode()).hexdigest()
+
+    def member() -> dict[str, Any] | None:
+        try:
+            return dict(marketing.lists.get_list_member(mandrill.default_list_id, subscriber_hash))
+        except ApiClientError:
+            return None
+
+    found = wait_until(member, "the audience member")
+    assert found["status"] == "pending"
+    assert found["merge_fields"]["FNAME"] == "Mary"
 
 
 @pytest.mark.slow

@@ -58,6 +58,23 @@ def test_a_wrong_key_is_401_and_nothing_is_queued(hook, email_env):
     assert email_env.bodies() == []
 
 
+def test_the_committed_wrong_key_event_is_401(hook, email_env):
+    status, _ = call(hook, event("registration_hook/wrong-key.json"))
+
+    assert status == 401
+    assert email_env.bodies() == []
+
+
+def test_an_oversized_body_is_413(hook, email_env):
+    body = hook_body(transient_payload={"padding": "x" * 20_000})
+
+    status, answer = call(hook, hook_event(body, trigger_id=new_id()))
+
+    assert status == 413
+    assert answer["type"] == "urn:chimpbridge:problem:payload-too-large"
+    assert email_env.bodies() == []
+
+
 def test_a_missing_key_is_401_even_when_the_body_is_invalid(hook, email_env):
     status, _ = call(hook, hook_event("not json", key=None))
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from chimpbridge import settings
 from chimpbridge.dal import idempotency, queues
-from chimpbridge.errors import Busy, FieldError, InvalidRequest, Rejected
+from chimpbridge.errors import Busy, FieldError, InvalidRequest, PayloadTooLarge, Rejected
 from chimpbridge.logic import hook_keys
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
 from chimpbridge.models.hooks import MAX_BODY_BYTES, NIL_IDENTITY_ID, HookAccepted, HookDelivery, HookRequest
@@ -99,7 +99,8 @@ def accept(delivery: HookDelivery) -> HookAccepted:
 
 def _parse(body: str) -> HookRequest:
     if len(body.encode("utf-8")) > MAX_BODY_BYTES:
-        raise InvalidRequest(f"The body is larger than {MAX_BODY_BYTES} bytes.")
+        count("HookInvalid")
+        raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes; send only the Jsonnet's fields.")
     try:
         return HookRequest.model_validate_json(body or "null")
     except ValidationError as exc:

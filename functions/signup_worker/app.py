@@ -24,6 +24,7 @@ def record_handler(record: SQSRecord) -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     concurrency = settings.load(settings.SignupWorkerSettings).concurrency
     processor = ConcurrentBatchProcessor(concurrency, logger=logger)
+    signup_worker.begin_batch()
     with processor(records=event["Records"], handler=record_handler, lambda_context=context):
         processor.process()
     signup_worker.retry_later(

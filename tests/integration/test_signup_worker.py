@@ -150,3 +150,27 @@ def test_queued_message_shape_is_stable_for_other_producers(signup_api, worker, 
     result = worker.lambda_handler(queue_signups(signup_api, json.dumps(minimal)), LambdaContext())
     assert failed_ids(result) == []
     assert signup_api.member(email)["status"] == "pending"
+
+
+def test_once_mailchimp_fails_a_record_the_rest_of_the_batch_is_not_sent(signup_api, new_email):
+    # Given a worker applying one record at a time, and Mailchimp down
+    signup_api.configure(SIGNUP_WORKER_CONCURRENCY="1", MAILCHIMP_MAX_ATTEMPTS="2")
+    worker = load_function("signup_worker")
+    signup_api.sandbox.faults(error_rate=1.0, statuses=[503])
+    batch = queue_signups(signup_api, *[queued(new_email()) for _ in range(5)])
+    before = signup_api.sandbox.stats()["requests"]
+    # When the batch is processed
+    result = worker.lambda_handler(batch, LambdaContext())
+    # Then all five go back to the queue, but only the first one's two attempts reached Mailchimp
+    assert len(failed_ids(result)) == 5
+    assert signup_api.sandbox.stats()["requests"] - before == 2
+
+
+def test_the_next_batch_tries_mailchimp_again(signup_api, worker, new_email):
+    signup_api.sandbox.faults(error_rate=1.0, statuses=[503])
+    worker.lambda_handler(queue_signups(signup_api, queued(new_email())), LambdaContext())
+    signup_api.sandbox.faults()
+    email = new_email()
+    result = worker.lambda_handler(queue_signups(signup_api, queued(email)), LambdaContext())
+    assert failed_ids(result) == []
+    assert signup_api.member(email)["status"] == "pending"

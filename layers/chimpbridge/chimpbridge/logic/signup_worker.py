@@ -9,16 +9,19 @@ turn a subscribed person into a pending one (measured and decided in docs/benchm
 - Anything that can pass (429, 5xx, timeouts, a key being rotated): raised, so the record
   stays on the queue; :func:`retry_later` hides it for a growing delay, and after the queue's
   maxReceiveCount it lands in the DLQ, whose alarm calls a person.
+- Once one record of a batch has failed that way, the records not started yet are not sent at
+  all (they would only wait out their own retries against an outage) and go back likewise.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chimpbridge import settings
-from chimpbridge.errors import InvalidRequest, Rejected
+from chimpbridge.errors import ConfigurationError, InvalidRequest, Rejected, UpstreamError
 from chimpbridge.logic.signup_apply import apply_signup
 from chimpbridge.models.signup import QueuedSignup
 from chimpbridge.observability import count, logger
@@ -30,14 +33,44 @@ class RetryLater:
     receive_count: int
 
 
+class BatchOutage:
+    """Whether Mailchimp failed a record of the batch being processed (records run on threads)."""
+
+    def __init__(self) -> None:
+        self._failed = threading.Event()
+
+    def begin(self) -> None:
+        self._failed.clear()
+
+    def record(self) -> None:
+        self._failed.set()
+
+    @property
+    def happened(self) -> bool:
+        return self._failed.is_set()
+
+
+outage = BatchOutage()
+
+
+def begin_batch() -> None:
+    """Call before each batch: a new batch tries Mailchimp again."""
+    outage.begin()
+
+
 def apply_queued(queued: QueuedSignup) -> str:
     """Apply one queued signup; returns what happened. Raises when it should be tried again."""
     signup = queued.signup
     waited = (datetime.now(UTC) - queued.queued_at).total_seconds()
+    if outage.happened:
+        raise UpstreamError("mailchimp", None, "not tried: Mailchimp failed another record of this batch")
     try:
         # The person is gone: a required merge field they did not fill cannot be asked for any
         # more, and having them on the list beats dropping their signup.
         outcome = apply_signup(signup, skip_merge_validation=True)
+    except (UpstreamError, ConfigurationError):
+        outage.record()
+        raise
     except (Rejected, InvalidRequest) as final:
         kind = final.kind if isinstance(final, Rejected) else "invalid-request"
         logger.warning("queued signup refused by Mailchimp for good", extra={"kind": kind, "email": signup.email})

@@ -2,8 +2,11 @@
 
 ``once(...)`` wraps a function of one pydantic model so that, for a given key taken from that
 model, it runs to completion at most once while the record lives; repeats get the stored
-result back. Each wrapped function gets its own persistence layer: Powertools configures a
-layer for the first function that uses it, and a shared one would mix their settings.
+result back. An attempt that dies mid-way (a timeout) stops counting as "in progress" when its
+invocation's time is up, so the next delivery can try again.
+
+Each wrapped function gets its own persistence layer: Powertools configures a layer for the
+first function that uses it, and a shared one would mix their settings.
 
 Keys are prefixed with a stable name (``key_prefix``), not the Lambda function's name and
 module path Powertools uses by default, so renaming a function or moving code never forgets
@@ -18,12 +21,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from chimpbridge.dal import aws
+from chimpbridge.transport import remaining_invocation_seconds
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 ResultT = TypeVar("ResultT", bound=BaseModel)
+# Outside an invocation (no deadline known), how long an attempt counts as in progress.
+DEFAULT_IN_PROGRESS_MILLIS = 60_000
+
+
+class InvocationClock:
+    """Powertools asks the Lambda context for the time left, to date an in-progress record's
+    expiry. ``@instrument`` keeps the invocation deadline; this reads it, so the logic using
+    ``once`` never needs the Lambda context itself."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        remaining = remaining_invocation_seconds()
+        return max(1, int(remaining * 1000)) if remaining is not None else DEFAULT_IN_PROGRESS_MILLIS
 
 
 def once(
@@ -37,13 +52,9 @@ def once(
     expires_after_seconds: int,
     payload_validation_path: str = "",
     on_repeat: Callable[[ResultT], ResultT] | None = None,
-) -> tuple[Callable[..., ResultT], IdempotencyConfig]:
+) -> Callable[..., ResultT]:
     """``function`` made idempotent on ``key_path`` (JMESPath into the ``data_keyword`` model).
-
-    Returns the wrapped function and its config (register the Lambda context on it at every
-    invocation, so an attempt cut short by a timeout stops counting as "in progress" once the
-    invocation is over). ``on_repeat`` adjusts a result served from the table.
-    """
+    ``on_repeat`` adjusts a result served from the table."""
     from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415 - boto3 underneath; see dal/aws.py
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -63,6 +74,7 @@ def once(
         expires_after_seconds=expires_after_seconds,
         hash_function="sha256",
         response_hook=repeated,
+        lambda_context=InvocationClock(),  # type: ignore[arg-type]
     )
     store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.dynamodb())
     # Powertools configures a layer lazily, on first use, and not thread-safely: it marks the
@@ -78,4 +90,4 @@ def once(
         output_serializer=PydanticSerializer(model=result_model),
         key_prefix=key_prefix,
     )
-    return wrapped, config
+    return wrapped  # type: ignore[no-any-return]

@@ -144,21 +144,13 @@ def _report(message: EmailMessage, outcome: SendOutcome) -> None:
         )
 
 
-class _InvocationClock:
-    """See registration_hook._InvocationClock: the time left in this invocation."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        remaining = remaining_invocation_seconds()
-        return max(1, int(remaining * 1000)) if remaining is not None else 60_000
-
-
 def _as_duplicate(outcome: SendOutcome) -> SendOutcome:
     return outcome.model_copy(update={"duplicate": True})
 
 
 @functools.cache
 def _send_once(table_name: str, expires_after: int) -> Callable[..., SendOutcome]:
-    send_once, config = idempotency.once(
+    return idempotency.once(
         _deliver,
         table_name=table_name,
         key_prefix="email-send",
@@ -168,8 +160,6 @@ def _send_once(table_name: str, expires_after: int) -> Callable[..., SendOutcome
         expires_after_seconds=expires_after,
         on_repeat=_as_duplicate,
     )
-    config.register_lambda_context(_InvocationClock())  # type: ignore[arg-type]
-    return send_once
 
 
 def _raise_domain_error(error: Exception) -> None:

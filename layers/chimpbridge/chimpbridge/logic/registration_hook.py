@@ -28,12 +28,12 @@ from chimpbridge import settings
 from chimpbridge.dal import idempotency, queues
 from chimpbridge.errors import Busy, FieldError, InvalidRequest, PayloadTooLarge, Rejected
 from chimpbridge.logic import hook_keys
+from chimpbridge.logic.signup_language import mailchimp_language
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
 from chimpbridge.models.hooks import MAX_BODY_BYTES, NIL_IDENTITY_ID, HookAccepted, HookDelivery, HookRequest
 from chimpbridge.models.signup import QueuedSignup, Signup
 from chimpbridge.observability import count, logger
 from chimpbridge.secrets import HookKeys, get_secret
-from chimpbridge.transport import remaining_invocation_seconds
 
 PRE_PERSIST_MESSAGE = (
     "The identity id is the all-zero UUID: Kratos ran this web_hook before the identity was stored. "
@@ -137,7 +137,7 @@ def _intake(delivery: HookDelivery, request: HookRequest, config: settings.HookS
                 email=request.email,
                 status_if_new="pending",
                 merge_fields={name: value for name, value in merge_fields.items() if value},
-                language=request.locale.split("-")[0].lower() if request.locale else None,
+                language=mailchimp_language(request.locale) if request.locale else None,
                 timestamp_signup=now,
                 source="registration-hook",
             ),
@@ -164,19 +164,9 @@ def _as_duplicate(accepted: HookAccepted) -> HookAccepted:
     return accepted.model_copy(update={"duplicate": True})
 
 
-class _InvocationClock:
-    """Powertools asks the Lambda context for the time left, to let an attempt that died
-    mid-way stop counting as "in progress" once its invocation is over. ``@instrument`` keeps
-    the invocation deadline; this reads it, so logic never needs the context itself."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        remaining = remaining_invocation_seconds()
-        return max(1, int(remaining * 1000)) if remaining is not None else 30_000
-
-
 @functools.cache
 def _queue_once(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
-    queue_once, config = idempotency.once(
+    return idempotency.once(
         _queue,
         table_name=table_name,
         key_prefix="hook-registration",
@@ -186,8 +176,6 @@ def _queue_once(table_name: str, expires_after: int) -> Callable[..., HookAccept
         expires_after_seconds=expires_after,
         on_repeat=_as_duplicate,
     )
-    config.register_lambda_context(_InvocationClock())  # type: ignore[arg-type]
-    return queue_once
 
 
 def _raise_domain_error(error: Exception) -> None:

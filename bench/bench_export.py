@@ -10,13 +10,18 @@ Mailchimp's cap of 10 connections; S3 and DynamoDB are a moto server in a third 
 * ``floor``: ``pages x latency / concurrency``, the least time 8 connections need for the pages;
 * ``tutorial``: the baseline, the export the way the tutorials write it: the official SDK
   paging sequentially, all fields, a new connection per call (the SDK's module-level
-  ``requests.get``), members collected in a list, then written as gzip CSV. Measured in full at
-  both sizes (at 200,000 it takes a few minutes: 200 pages one after the other).
+  ``requests.get``), members collected in a list, then written as gzip CSV and uploaded to S3.
+  Measured in full at both sizes (at 200,000 it takes about two minutes: 200 pages one after
+  the other).
+
+Both are timed from the handler call to the end (module imports count as the Lambda init phase
+and are left out of both; client creation, the secret, S3 and DynamoDB calls are in).
 
 Printed: seconds, members/s, ratio to the floor, peak RSS, the sandbox's CPU share (so it is
 visibly not the limit), and the export's speed-up over the tutorial way. Targets: within 1.3x
 of the floor, at least 6x faster than the tutorial, peak RSS under 200 MB at both sizes.
-Results also go to bench/results/export.json. ``BENCH_EXPORT_SIZES=20000`` runs one size.
+Results also go to bench/results/export.json. ``BENCH_EXPORT_SIZES=20000`` runs one size,
+``BENCH_EXPORT_FORMAT=jsonl`` exports JSON Lines, ``BENCH_EXPORT_TUTORIAL=0`` skips the baseline.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from sandbox.mailchimp import MARKETING_API_KEY
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "export.json"
 SIZES = [int(size) for size in os.environ.get("BENCH_EXPORT_SIZES", "200000,20000").split(",")]
+EXPORT_FORMAT = os.environ.get("BENCH_EXPORT_FORMAT", "csv")
+WITH_TUTORIAL = os.environ.get("BENCH_EXPORT_TUTORIAL", "1") != "0"
 LATENCY_SECONDS = 0.5
 MAX_CONNECTIONS = 10
 CONCURRENCY = 8
@@ -113,7 +120,10 @@ def child_export(list_id: str) -> dict[str, Any]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    job: dict[str, Any] = {"audiences": [list_id], "mode": "full", "format": "csv"}
+    # Module imports belong to the Lambda init phase, in both children: boto3 is imported
+    # lazily by the layer (for the API functions' cold start), so import it here, untimed.
+    importlib.import_module("boto3")
+    job: dict[str, Any] = {"audiences": [list_id], "mode": "full", "format": EXPORT_FORMAT}
     started = time.perf_counter()
     invocations = 0
     while not job.get("done"):
@@ -144,15 +154,18 @@ def child_tutorial(list_id: str, sandbox_url: str) -> dict[str, Any]:
         offset += PAGE_SIZE
         if offset >= page["total_items"]:
             break
-    with tempfile.TemporaryFile() as target, gzip.GzipFile(fileobj=target, mode="wb") as compressed:
-        text = io.TextIOWrapper(compressed, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(["Email Address", "First Name", "Last Name", "Status", "Last Changed"])
-        for member in members:
-            merge = member["merge_fields"]
-            row = [member["email_address"], merge.get("FNAME"), merge.get("LNAME")]
-            writer.writerow([*row, member["status"], member["last_changed"]])
-        text.flush()
+    with tempfile.TemporaryFile() as target:
+        with gzip.GzipFile(fileobj=target, mode="wb") as compressed:
+            text = io.TextIOWrapper(compressed, encoding="utf-8", newline="")
+            writer = csv.writer(text)
+            writer.writerow(["Email Address", "First Name", "Last Name", "Status", "Last Changed"])
+            for member in members:
+                merge = member["merge_fields"]
+                row = [member["email_address"], merge.get("FNAME"), merge.get("LNAME")]
+                writer.writerow([*row, member["status"], member["last_changed"]])
+            text.flush()
+        target.seek(0)
+        boto3.client("s3").upload_fileobj(target, os.environ["EXPORT_BUCKET"], f"tutorial/{list_id}.csv.gz")
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": len(members), "invocations": 1, "cpu_seconds": time.process_time()}
 
@@ -276,16 +289,17 @@ def verdict(ok: bool) -> str:
 def report(runs: list[Run]) -> None:
     print(
         f"sandbox in its own process: {LATENCY_SECONDS * 1000:.0f} ms per request, cap {MAX_CONNECTIONS} "
-        f"connections; export concurrency {CONCURRENCY}; pages of {PAGE_SIZE}; S3/DynamoDB on moto"
+        f"connections; export ({EXPORT_FORMAT}) concurrency {CONCURRENCY}; pages of {PAGE_SIZE}; S3/DynamoDB on moto"
     )
     for members in SIZES:
         export = next(run for run in runs if run.way == "export" and run.members == members)
-        tutorial = next(run for run in runs if run.way == "tutorial" and run.members == members)
+        tutorial = next((run for run in runs if run.way == "tutorial" and run.members == members), None)
         floor = floor_seconds(members)
         ratio = export.seconds / floor
-        speedup = tutorial.seconds / export.seconds
         print(f"  {members:,} members ({math.ceil(members / PAGE_SIZE)} pages), floor {floor:.2f} s")
         for run in (export, tutorial):
+            if run is None:
+                continue
             print(
                 f"    {run.way:<8} {run.seconds:7.2f} s  {run.members_per_second:8,.0f} members/s  "
                 f"{run.seconds / floor:5.2f}x floor  peak RSS {run.peak_rss_bytes / 2**20:6.0f} MiB  "
@@ -294,11 +308,14 @@ def report(runs: list[Run]) -> None:
                 f"max concurrent {run.max_concurrent_requests}  over cap {run.rejected_over_limit}"
             )
         floor_ok = verdict(ratio <= TARGET_FLOOR_RATIO)
-        speed_ok = verdict(speedup >= TARGET_SPEEDUP)
         rss_ok = verdict(export.peak_rss_bytes < TARGET_RSS_BYTES)
+        speed = ""
+        if tutorial is not None:
+            speedup = tutorial.seconds / export.seconds
+            speed_ok = verdict(speedup >= TARGET_SPEEDUP)
+            speed = f"vs tutorial {speedup:.1f}x faster (target >= {TARGET_SPEEDUP:.0f}x: {speed_ok}); "
         print(
-            f"    export vs floor {ratio:.2f}x (target <= {TARGET_FLOOR_RATIO}x: {floor_ok}); "
-            f"vs tutorial {speedup:.1f}x faster (target >= {TARGET_SPEEDUP:.0f}x: {speed_ok}); "
+            f"    export vs floor {ratio:.2f}x (target <= {TARGET_FLOOR_RATIO}x: {floor_ok}); {speed}"
             f"peak RSS {export.peak_rss_bytes / 2**20:.0f} MiB (target < {TARGET_RSS_BYTES / 2**20:.0f} MiB: {rss_ok})"
         )
 
@@ -312,7 +329,7 @@ def main() -> None:
     try:
         bench = Bench(f"http://127.0.0.1:{sandbox_port}", psutil.Process(sandbox.pid), f"http://127.0.0.1:{moto_port}")
         for members in SIZES:
-            for way in ("export", "tutorial"):
+            for way in ("export", "tutorial") if WITH_TUTORIAL else ("export",):
                 runs.append(bench.measure(way, members))
     finally:
         for process in (sandbox, moto):

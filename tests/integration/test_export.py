@@ -247,3 +247,26 @@ def test_an_empty_window_still_publishes_an_empty_export(world: ExportWorld, aud
     header, rows = world.csv_rows(manifest["object"]["key"])
     assert rows == [] and header[0] == "Email Address"
     assert manifest["rows"] == 0 and manifest["counts_by_status"] == {}
+
+
+def test_an_export_over_mailchimps_connection_cap_backs_off_and_still_holds_everyone(
+    world: ExportWorld, mailchimp: SandboxClient
+) -> None:
+    # Given Mailchimp accepting only 2 connections at a time (429 beyond), and an export
+    # allowed 4 with the template's patience for retries
+    list_id = new_list_id()
+    mailchimp.seed(list_id, 6000)
+    world.configure(EXPORT_CONCURRENCY="4", MAILCHIMP_MAX_ATTEMPTS="10", MAILCHIMP_RETRY_BUDGET_SECONDS="60")
+    mailchimp.faults(max_connections=2, latency_ms=50)
+    try:
+        # When it exports the audience
+        result, _ = world.run(job(list_id, mode="full"))
+        stats = mailchimp.stats()
+    finally:
+        mailchimp.faults()
+
+    # Then it was turned away, retried, and the export holds every member once
+    manifest = world.manifest(result["results"][0]["manifest_key"])
+    _, rows = world.csv_rows(manifest["object"]["key"])
+    assert stats["rejected_over_limit"] > 0 and manifest["retries"] > 0
+    assert len(rows) == 6000 == len({row["Email Address"] for row in rows})

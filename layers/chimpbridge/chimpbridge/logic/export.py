@@ -126,15 +126,16 @@ class AudienceExport:
             count("ExportAlreadyDone")
             return AudienceOutcome(list_id=self.list_id, run_id=self.run_id, outcome="already-exported")
         self.state.acquire(self.owner, self.run_id, self.config.lock_lease_seconds)
-        checkpoint = self.state.checkpoint()
-        if checkpoint is not None and checkpoint.run_id != self.run_id:
-            logger.warning(
-                "discarding the checkpoint of a run that died",
-                extra={"list_id": self.list_id, "stale_run_id": checkpoint.run_id},
-            )
-            self._clean_up(checkpoint)
-            checkpoint = None
         try:
+            checkpoint = self.state.checkpoint()
+            if checkpoint is not None and checkpoint.run_id != self.run_id:
+                # Its lock lease ran out: that run is dead (a lease outlives any invocation).
+                logger.warning(
+                    "discarding the checkpoint of a run that died",
+                    extra={"list_id": self.list_id, "stale_run_id": checkpoint.run_id},
+                )
+                self._clean_up(checkpoint)
+                checkpoint = None
             return self._step(checkpoint)
         except ExportBusy:
             raise

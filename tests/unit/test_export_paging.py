@@ -76,6 +76,7 @@ def read(
     since: int | None = None,
     status: str | None = None,
     pages: int | None = None,
+    first_round: int | None = None,
 ) -> tuple[list[str], WindowPager]:
     """Everything one pager yields (and the pager, for where it stopped)."""
     budget = {"left": pages}
@@ -87,7 +88,17 @@ def read(
         return budget["left"] >= 0
 
     with ThreadPoolExecutor(concurrency) as executor:
-        pager = WindowPager(source.page, executor, concurrency, status, since, BEFORE, keep_going, page_size=PAGE)
+        pager = WindowPager(
+            source.page,
+            executor,
+            concurrency,
+            status,
+            since,
+            BEFORE,
+            keep_going,
+            page_size=PAGE,
+            first_round=first_round,
+        )
         ids = [member.line for batch in pager for member in batch.members]
     return ids, pager
 
@@ -203,3 +214,14 @@ def test_the_status_is_asked_of_mailchimp_on_every_page(status: str | None) -> N
     # Then each request named it, and the members read are exactly those
     assert {request.status for request in source.requests} == {status}
     assert sorted(ids) == sorted(member.id for member in source.members if status in (None, member.status))
+
+
+def test_a_small_incremental_window_costs_one_request() -> None:
+    # Given a window of 80 members (one page)
+    source = audience(80)
+
+    # When it is read asking for one page first
+    ids, _ = read(source, concurrency=4, first_round=1)
+
+    # Then one request was enough
+    assert len(ids) == 80 and len(source.requests) == 1

@@ -108,6 +108,9 @@ class WindowPager:
     before: int
     keep_going: Callable[[], bool]
     page_size: int = PAGE_SIZE
+    # Pages asked for before the first answer tells how many there are: a full export has
+    # many (ask for a round at once), an incremental one usually fits in one.
+    first_round: int | None = None
     stats: PagerStats = field(default_factory=PagerStats)
     finished: bool = False
 
@@ -162,8 +165,10 @@ class WindowPager:
         # Enough requests queued to keep every connection busy while pages wait to be committed
         # in order; bounded, so memory stays flat however large the audience.
         while not self._stopping and len(self._in_flight) + len(epoch.ready) < 3 * self.concurrency:
-            # Before any answer, one round of pages goes out speculatively.
-            limit = epoch.known_total if epoch.known_total is not None else self.concurrency * self.page_size
+            if epoch.known_total is not None:
+                limit = epoch.known_total
+            else:
+                limit = (self.first_round or self.concurrency) * self.page_size
             if epoch.next_offset >= limit:
                 return
             if not self.keep_going():

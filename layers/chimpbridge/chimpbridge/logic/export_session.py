@@ -172,6 +172,7 @@ class ExportSession:
                     since,
                     checkpoint.window_before,
                     budget.keep_going,
+                    first_round=1 if checkpoint.window_since is not None else None,
                 )
                 closed_pages = self.pages_this_invocation
                 self._pager = pager

@@ -10,10 +10,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge import settings
-from chimpbridge.batch import ConcurrentBatchProcessor
+from chimpbridge.batch import RetryBackoff, consume
 from chimpbridge.logic import email_sender
 from chimpbridge.models.email import EmailMessage
-from chimpbridge.observability import instrument, logger
+from chimpbridge.observability import instrument
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -23,16 +23,13 @@ def record_handler(record: SQSRecord) -> str:
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    processor = ConcurrentBatchProcessor(settings.load(settings.EmailSettings).send_concurrency, logger=logger)
-    with processor(records=event["Records"], handler=record_handler, lambda_context=context):
-        processor.process()
-    email_sender.back_off(
-        [
-            email_sender.RetryLater(
-                receipt_handle=record.receipt_handle,
-                receive_count=int(record.attributes.approximate_receive_count or 1),
-            )
-            for record in processor.fail_messages
-        ]
+    config = settings.load(settings.EmailSettings)
+    backoff = RetryBackoff(config.queue_url, config.retry_base_seconds, config.retry_max_seconds)
+    return consume(
+        event,
+        context,
+        record_handler,
+        concurrency=config.send_concurrency,
+        backoff=backoff,
+        retried_metric="EmailRetried",
     )
-    return dict(processor.response())

@@ -10,10 +10,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge import settings
-from chimpbridge.batch import ConcurrentBatchProcessor
+from chimpbridge.batch import RetryBackoff, consume
 from chimpbridge.logic import signup_worker
 from chimpbridge.models.signup import QueuedSignup
-from chimpbridge.observability import instrument, logger
+from chimpbridge.observability import instrument
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -22,18 +22,14 @@ def record_handler(record: SQSRecord) -> str:
 
 @instrument()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    concurrency = settings.load(settings.SignupWorkerSettings).concurrency
-    processor = ConcurrentBatchProcessor(concurrency, logger=logger)
+    config = settings.load(settings.SignupWorkerSettings)
+    backoff = RetryBackoff(config.queue_url, config.retry_base_seconds, config.retry_max_seconds)
     signup_worker.begin_batch()
-    with processor(records=event["Records"], handler=record_handler, lambda_context=context):
-        processor.process()
-    signup_worker.retry_later(
-        [
-            signup_worker.RetryLater(
-                receipt_handle=record.receipt_handle,
-                receive_count=int(record.attributes.approximate_receive_count or 1),
-            )
-            for record in processor.fail_messages
-        ]
+    return consume(
+        event,
+        context,
+        record_handler,
+        concurrency=config.concurrency,
+        backoff=backoff,
+        retried_metric="QueuedSignupRetried",
     )
-    return dict(processor.response())

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from chimpbridge.batch import RetryBackoff
 from chimpbridge.logic import email_content
-from chimpbridge.logic.email_sender import retry_delay
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
 from chimpbridge.models.hooks import PersonName
 from chimpbridge.settings import EmailFlow, EmailSettings
@@ -135,7 +135,8 @@ def test_the_idempotency_key_depends_on_hook_identity_and_flow():
 
 @pytest.mark.parametrize(("receives", "ceiling"), [(1, 10), (2, 20), (4, 80), (8, 900), (20, 900)])
 def test_retry_delays_grow_and_stay_capped(receives, ceiling):
-    delays = {retry_delay(receives, base_seconds=10, max_seconds=900) for _ in range(50)}
+    backoff = RetryBackoff("https://sqs.example/queue", base_seconds=10, max_seconds=900)
+    delays = {backoff.delay(receives) for _ in range(50)}
 
     assert all(ceiling / 2 - 1 <= delay <= ceiling for delay in delays)
 

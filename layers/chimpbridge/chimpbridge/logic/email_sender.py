@@ -24,14 +24,11 @@ Outcomes, per Mandrill's per-recipient ``status`` (an HTTP 200 is not a delivery
 from __future__ import annotations
 
 import functools
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from chimpbridge import clients, settings
-from chimpbridge.dal import idempotency, queues
+from chimpbridge.dal import idempotency
 from chimpbridge.errors import Busy, ConfigurationError, MandrillApiError, UpstreamError
 from chimpbridge.logic import email_content
 from chimpbridge.models.email import (
@@ -169,35 +166,6 @@ def _raise_domain_error(error: Exception) -> None:
 
     if isinstance(error, IdempotencyAlreadyInProgressError):
         raise Busy("another attempt is sending this email right now") from None
-
-
-# ---------------------------------------------------------------- retries through the queue
-class RetryLater(BaseModel):
-    """A record to leave on the queue, and how often it was received so far."""
-
-    receipt_handle: str
-    receive_count: int = 1
-
-
-def retry_delay(receive_count: int, base_seconds: int, max_seconds: int) -> int:
-    """Exponential backoff with jitter: about base * 2^(n-1) seconds, never above max."""
-    ceiling = min(max_seconds, base_seconds * 2 ** max(0, receive_count - 1))
-    return int(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not secrecy
-
-
-def back_off(records: Sequence[RetryLater]) -> None:
-    """Hide failed records for a growing delay, instead of the queue's fixed visibility
-    timeout, so a Mandrill hiccup is retried in seconds and an outage is not hammered."""
-    config = settings.load(settings.EmailSettings)
-    if not records or config.queue_url is None:
-        return
-    delays = {
-        record.receipt_handle: retry_delay(record.receive_count, config.retry_base_seconds, config.retry_max_seconds)
-        for record in records
-    }
-    failed = queues.change_visibility(config.queue_url, delays)
-    if failed:
-        logger.warning("some retries keep the queue's visibility timeout", extra={"count": failed})
 
 
 def clear() -> None:

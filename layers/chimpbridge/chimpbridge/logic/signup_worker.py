@@ -7,7 +7,7 @@ turn a subscribed person into a pending one (measured and decided in docs/benchm
 - Applied, or answered for good about the person (fake-looking address, forgotten, cleaned):
   done. The person can no longer be told, so it is logged and counted, not retried.
 - Anything that can pass (429, 5xx, timeouts, a key being rotated): raised, so the record
-  stays on the queue; :func:`retry_later` hides it for a growing delay, and after the queue's
+  stays on the queue; :func:`chimpbridge.batch.consume` hides it for a growing delay, and after the queue's
   maxReceiveCount it lands in the DLQ, whose alarm calls a person.
 - Once one record of a batch has failed that way, the records not started yet are not sent at
   all (they would only wait out their own retries against an outage) and go back likewise.
@@ -15,22 +15,13 @@ turn a subscribed person into a pending one (measured and decided in docs/benchm
 
 from __future__ import annotations
 
-import random
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chimpbridge import settings
 from chimpbridge.errors import ConfigurationError, InvalidRequest, Rejected, UpstreamError
 from chimpbridge.logic.signup_apply import apply_signup
 from chimpbridge.models.signup import QueuedSignup
 from chimpbridge.observability import count, logger
-
-
-@dataclass(frozen=True)
-class RetryLater:
-    receipt_handle: str
-    receive_count: int
 
 
 class BatchOutage:
@@ -79,28 +70,3 @@ def apply_queued(queued: QueuedSignup) -> str:
     logger.info("queued signup applied", extra={"outcome": outcome, "email": signup.email, "waited_seconds": waited})
     count("QueuedSignupApplied")
     return outcome
-
-
-def retry_later(records: list[RetryLater]) -> None:
-    """Hide failed records for base * 2^(receives - 1) seconds (full jitter, capped), so a
-    Mailchimp outage is not hammered every VisibilityTimeout."""
-    if not records:
-        return
-    config = settings.load(settings.SignupWorkerSettings)
-    count("QueuedSignupRetried", len(records))
-    if config.queue_url is None:
-        return
-    from chimpbridge.dal import queues  # noqa: PLC0415 - boto3 only when something failed
-
-    delays = {
-        record.receipt_handle: _delay(record.receive_count, config.retry_base_seconds, config.retry_max_seconds)
-        for record in records
-    }
-    refused = queues.change_visibility(config.queue_url, delays)
-    if refused:
-        logger.warning("could not delay some retries", extra={"refused": refused})
-
-
-def _delay(receive_count: int, base: int, cap: int) -> int:
-    ceiling = min(cap, base * 2 ** max(0, receive_count - 1))
-    return max(1, int(random.uniform(ceiling / 2, ceiling))) if ceiling else 0  # noqa: S311 - jitter, not secrecy

@@ -10,6 +10,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 pytest_plugins: list[str] = [
     "tests.support.aws",
+    "tests.support.browser",
     "tests.support.signup",
     "sandbox.stack.pytest_plugin",
     "sandbox.mailchimp.pytest_plugin",

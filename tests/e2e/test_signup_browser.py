@@ -3,7 +3,6 @@ origin, posting to the API of the local stack: the plain HTML form (303 to the d
 the JSON/fetch variant (CORS preflight, answer shown in the page)."""
 
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,30 +12,8 @@ from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 
 pytestmark = [pytest.mark.xdist_group("signup-stack"), pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The pages fetch a signed "form loaded at" token; a form sent back within 2 s of it is a bot's.
 HUMAN_PAUSE_MS = 2_200
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -180,9 +180,9 @@ def test_retry_budget_stops_at_the_remaining_time(use_mailchimp):
         with invocation_deadline(context), pytest.raises(MailchimpApiError):
             clients.marketing().ping.get()
         elapsed = time.monotonic() - started
-    # Then it gave up before the deadline, after two attempts, instead of ten
+    # Then it gave up before the deadline after a couple of attempts, instead of ten
     assert elapsed < 3.2
-    assert len(server.requests) == 2
+    assert 2 <= len(server.requests) <= 3
 
 
 def test_401_rereads_the_secret_once_and_retries(use_mailchimp, aws_env):
@@ -242,3 +242,50 @@ def test_mandrill_401_rereads_the_key(use_mandrill, aws_env):
         assert client.users.ping() == "PONG!"
     keys = [json.loads(seen.body)["key"] for seen in server.requests]
     assert keys == ["md-old", "md-new", "md-new"]
+
+
+def test_mandrill_post_is_not_repeated_after_a_5xx(use_mandrill):
+    # Given a send answered 500: Mandrill may have sent it
+    error = {"status": "error", "code": -1, "name": "GeneralError", "message": "try later"}
+    with ScriptedServer(Answer(500, error), Answer(body=[{"status": "sent"}])) as server:
+        use_mandrill(server.url)
+        # When the SDK sends
+        with pytest.raises(MandrillApiError) as raised:
+            clients.transactional().messages.send({"message": {"to": [{"email": "a@example.org"}]}})
+    # Then it went out once; the caller (the queue) decides whether to try again
+    assert len(server.requests) == 1
+    assert raised.value.transient
+    assert not raised.value.answer_lost
+
+
+def test_mandrill_post_is_repeated_after_a_429(use_mandrill):
+    busy = {"status": "error", "code": -1, "name": "Too_Many_Requests", "message": "slow down"}
+    with ScriptedServer(Answer(429, busy), Answer(body=[{"status": "sent"}])) as server:
+        use_mandrill(server.url)
+        assert clients.transactional().messages.send({"message": {}}) == [{"status": "sent"}]
+    assert len(server.requests) == 2
+
+
+def test_a_dropped_post_is_an_answer_lost_and_not_repeated(use_mandrill):
+    # Given a connection that drops after the send arrived
+    with ScriptedServer(RESET, Answer(body=[{"status": "sent"}])) as server:
+        use_mandrill(server.url)
+        with pytest.raises(MandrillApiError) as raised:
+            clients.transactional().messages.send({"message": {}})
+    # Then it is not sent again, and the caller learns the answer was lost
+    assert len(server.requests) == 1
+    assert raised.value.answer_lost
+
+
+def test_a_post_that_never_connected_is_not_an_answer_lost(use_mandrill):
+    # Given nothing listening on the port
+    with ScriptedServer() as server:
+        closed_url = server.url
+    use_mandrill(closed_url)
+    # When a send is attempted
+    with pytest.raises(MandrillApiError) as raised:
+        clients.transactional().messages.send({"message": {}})
+    # Then nothing can have been sent, so it is an ordinary transient failure
+    assert raised.value.status is None
+    assert raised.value.transient
+    assert not raised.value.answer_lost

@@ -26,7 +26,7 @@ from chimpbridge import settings
 from chimpbridge.errors import MailchimpApiError, MandrillApiError
 from chimpbridge.observability import logger
 from chimpbridge.secrets import MailchimpCredentials, MandrillCredentials, get_secret
-from chimpbridge.transport import RetryingTransport, RetryPolicy
+from chimpbridge.transport import RetryingTransport, RetryPolicy, may_have_reached_server
 
 MANDRILL_DEFAULT_URL = "https://mandrillapp.com/api/1.3"
 USER_AGENT = "chimpbridge/0.1"
@@ -74,9 +74,13 @@ def _parse_body(text: Any) -> dict[str, Any]:
     return {}
 
 
+def _answer_lost(failure: Any) -> bool:
+    return isinstance(failure, requests.RequestException) and may_have_reached_server(failure)
+
+
 def marketing_error(status: int | None, text: Any) -> MailchimpApiError:
     if status is None:  # the SDK wraps a transport failure: ``text`` is the exception
-        return MailchimpApiError("mailchimp", None, type(text).__name__)
+        return MailchimpApiError("mailchimp", None, type(text).__name__, answer_lost=_answer_lost(text))
     body = _parse_body(text)
     title = str(body.get("title") or "")
     detail = str(body.get("detail") or "")
@@ -95,7 +99,7 @@ def marketing_error(status: int | None, text: Any) -> MailchimpApiError:
 
 def mandrill_error(status: int | None, text: Any) -> MandrillApiError:
     if status is None:
-        return MandrillApiError("mandrill", None, type(text).__name__)
+        return MandrillApiError("mandrill", None, type(text).__name__, answer_lost=_answer_lost(text))
     body = _parse_body(text)
     name = str(body.get("name") or "")
     code = body.get("code")

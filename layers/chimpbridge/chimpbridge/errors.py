@@ -82,6 +82,8 @@ class UpstreamError(ChimpBridgeError):
     status: int | None
     summary: str
     retry_after: float | None = None
+    # No answer came back although the request may have arrived: it may have been acted on.
+    answer_lost: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(f"{self.service} {self.status or 'no response'}: {self.summary}")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from chimpbridge.errors import is_transient_status
 
@@ -89,6 +90,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def may_have_reached_server(error: BaseException) -> bool:
+    """Whether a failed request may have been received (and acted on) by the server: anything
+    but a connection that was never established."""
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    cause = error.args[0] if error.args else None
+    cause = getattr(cause, "reason", cause)  # requests wraps urllib3's MaxRetryError(reason=...)
+    return not isinstance(cause, NewConnectionError)
+
+
 class RetryingTransport:
     """A keep-alive connection pool with timeouts and a retry loop around each request."""
 
@@ -129,16 +140,20 @@ class RetryingTransport:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> requests.Response:
-        """Send with retries on 429, 5xx and connection errors; return the final response.
+        """Send with retries; return the final response, or raise the final connection failure.
 
-        A final error status is returned (the SDK turns it into its error); a final connection
-        failure is raised. Read timeouts are retried only for idempotent methods.
+        Idempotent methods are repeated after 429, 5xx, timeouts and connection errors. Others
+        (POST: a Mandrill send) only when the request cannot have been acted on: a 429, or a
+        connection that never opened. A 5xx, a read timeout or a dropped connection may follow
+        a send that happened, so it goes back to the caller at once (``UpstreamError.answer_lost``
+        tells the caller the difference).
         """
         started = time.monotonic()
         stop_at = started + self.policy.budget_seconds
         remaining = remaining_invocation_seconds()
         if remaining is not None:
             stop_at = min(stop_at, started + remaining - DEADLINE_MARGIN_SECONDS)
+        idempotent = method.upper() in IDEMPOTENT_METHODS
 
         attempt = 0
         while True:
@@ -156,14 +171,13 @@ class RetryingTransport:
                     auth=auth,
                     timeout=(self.connect_timeout, read_timeout),
                 )
-            except requests.ReadTimeout as exc:
-                if method.upper() not in IDEMPOTENT_METHODS:
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if not idempotent and may_have_reached_server(exc):
                     raise
                 failure = exc
-            except requests.ConnectionError as exc:
-                failure = exc
             else:
-                if not is_transient_status(response.status_code):
+                status = response.status_code
+                if not is_transient_status(status) or (not idempotent and status != 429):
                     return response
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
 

@@ -12,13 +12,14 @@ Outcomes, per Mandrill's per-recipient ``status`` (an HTTP 200 is not a delivery
 * an exception: 429, 5xx, connection failures, and configuration problems (bad key, unknown
   template). Nothing is stored, so the record is retried through the queue and, after
   ``maxReceiveCount``, kept in the DLQ for a re-drive.
-* the answer was lost: Mandrill may or may not have sent it (a read timeout; the transport
-  never repeats a POST by itself). Mandrill has no idempotency key, so nothing can tell. Counted
-  as ``EmailSendUncertain`` either way. With ``EMAIL_ON_UNCERTAIN_SEND=resend`` (default) it is
-  retried through the queue like a 5xx: never a missing email, a duplicate only if Mandrill had
-  sent it (the same choice a Lambda that dies mid-call makes once its attempt expires). With
-  ``skip`` the outcome ``uncertain`` is stored and it is never resent: never a duplicate, a
-  missing email only if Mandrill had not sent it.
+* the answer was lost: Mandrill may or may not have sent it (a read timeout or a dropped
+  connection; the transport never repeats such a POST by itself). Mandrill has no idempotency
+  key, so nothing can tell. Counted as ``EmailSendUncertain`` either way. With
+  ``EMAIL_ON_UNCERTAIN_SEND=resend`` (default) it is retried through the queue like a 5xx:
+  never a missing email, a duplicate only if Mandrill had sent it (the same choice a Lambda
+  that dies mid-call makes once its attempt expires). With ``skip`` the outcome ``uncertain``
+  is stored and it is never resent: never a duplicate, a missing email only if Mandrill had
+  not sent it.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def _deliver(*, message: EmailMessage) -> SendOutcome:
 
 
 def _answer_lost(error: MandrillApiError) -> bool:
-    """The request reached Mandrill but no answer came back in time: it may have been sent."""
-    return error.status is None and error.summary == "ReadTimeout"
+    """The request may have reached Mandrill but no answer came back (a read timeout or a
+    dropped connection; the transport does not repeat those for a POST): it may have been sent."""
+    return error.answer_lost
 
 
 def _outcome(results: Any, api_call: Any) -> SendOutcome:

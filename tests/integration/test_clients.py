@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from chimpbridge import clients
+from chimpbridge.deadline import invocation_deadline
 from chimpbridge.errors import MailchimpApiError, MandrillApiError
-from chimpbridge.transport import invocation_deadline
 from tests.support.aws import REGION, forget_caches
 from tests.support.scripted_http import RESET, Answer, ScriptedServer
 

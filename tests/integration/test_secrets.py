@@ -1,10 +1,15 @@
 import json
+import socket
+import time
+from types import SimpleNamespace
 
 import boto3
 import pytest
 
-from chimpbridge.errors import ConfigurationError
-from chimpbridge.secrets import HookKeys, MailchimpCredentials, MandrillCredentials, get_secret
+from chimpbridge.deadline import invocation_deadline
+from chimpbridge.errors import ConfigurationError, UpstreamError
+from chimpbridge.secrets import HookKeys, MailchimpCredentials, MandrillCredentials, get_secret, secrets_manager_url
+from chimpbridge.settings import AwsSettings
 from tests.support.aws import REGION, forget_caches
 
 
@@ -96,3 +101,43 @@ def test_without_credentials_in_env_falls_back_to_boto3(aws_env, make_secret, mo
     forget_caches()
     # Then the secret is still read, through boto3's credential chain
     assert get_secret(arn, MandrillCredentials).api_key == "via-boto3"
+
+
+def test_no_read_is_started_without_time_to_finish_it(make_secret):
+    # Given an invocation with less time left than the margin kept for answering
+    arn = make_secret(json.dumps({"api_key": "k"}))
+    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 1_600)
+    # When the secret is needed
+    with invocation_deadline(context), pytest.raises(UpstreamError) as raised:
+        get_secret(arn, MandrillCredentials)
+    # Then it fails at once as a transient error (the request path queues its work instead)
+    assert raised.value.transient
+
+
+def test_a_slow_secrets_manager_is_cut_at_the_deadline(aws_env, monkeypatch):
+    # Given a Secrets Manager endpoint that accepts connections but never answers
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    forget_caches()
+    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 3_000)
+    started = time.monotonic()
+    try:
+        with invocation_deadline(context), pytest.raises(UpstreamError):
+            get_secret("arn:aws:secretsmanager:us-east-1:123456789012:secret:slow", MandrillCredentials)
+    finally:
+        listener.close()
+    # Then it gave up before the invocation's end, leaving the margin to answer
+    assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize(
+    ("region", "url"),
+    [
+        ("eu-west-1", "https://secretsmanager.eu-west-1.amazonaws.com"),
+        ("cn-north-1", "https://secretsmanager.cn-north-1.amazonaws.com.cn"),
+    ],
+)
+def test_the_endpoint_follows_the_partition(region, url):
+    assert secrets_manager_url(AwsSettings.model_validate({"AWS_REGION": region})) == url

@@ -17,16 +17,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chimpbridge import settings
-from chimpbridge.transport import invocation_deadline
+from chimpbridge.deadline import invocation_deadline
 
-__all__ = ["MetricUnit", "count", "instrument", "logger", "mask_email", "mask_emails", "metrics", "tracer"]
+__all__ = ["MetricUnit", "count", "instrument", "logger", "mask_emails", "metrics", "tracer"]
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9])[A-Za-z0-9\-]*((?:\.[A-Za-z0-9\-]+)*)")
-
-
-def mask_email(address: str) -> str:
-    """``jane.doe@example.com`` -> ``j***@e***.example.com``... see :func:`mask_emails`."""
-    return mask_emails(address)
 
 
 def mask_emails(text: str) -> str:

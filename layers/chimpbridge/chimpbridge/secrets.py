@@ -16,6 +16,7 @@ import urllib3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chimpbridge import settings, sigv4
+from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, UpstreamError
 
 SecretT = TypeVar("SecretT", bound=BaseModel)
@@ -105,17 +106,35 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+SECRETS_ATTEMPTS = 3
+SECRETS_CONNECT_TIMEOUT = 2.0
+SECRETS_READ_TIMEOUT = 5.0
+
+
+def secrets_manager_url(aws: settings.AwsSettings) -> str:
+    """The Secrets Manager endpoint: an override (local stack), else the region's, whose
+    domain depends on the partition (China regions are under amazonaws.com.cn)."""
+    suffix = "amazonaws.com.cn" if aws.region.startswith("cn-") else "amazonaws.com"
+    return aws.secrets_endpoint_url or aws.endpoint_url or f"https://secretsmanager.{aws.region}.{suffix}"
+
+
 def _fetch_secret_string(arn: str) -> str:
+    """One signed GetSecretValue, retried on throttling and server errors, and never past the
+    invocation deadline: a request path must still have time to queue its work and answer."""
     aws = settings.load(settings.AwsSettings)
     if not (aws.access_key_id and aws.secret_access_key):
         return _fetch_with_boto3(arn)
-    url = aws.secrets_endpoint_url or aws.endpoint_url or f"https://secretsmanager.{aws.region}.amazonaws.com"
+    url = secrets_manager_url(aws)
     body = json.dumps({"SecretId": arn}).encode()
     global _http  # noqa: PLW0603
     if _http is None:
-        _http = urllib3.PoolManager(num_pools=2, maxsize=2, timeout=urllib3.Timeout(connect=2.0, read=5.0))
-    last: UpstreamError | None = None
-    for attempt in range(3):
+        _http = urllib3.PoolManager(num_pools=2, maxsize=2)
+    last = UpstreamError("secretsmanager", None, "no time left in the invocation")
+    for attempt in range(SECRETS_ATTEMPTS):
+        remaining = remaining_invocation_seconds()
+        budget = SECRETS_READ_TIMEOUT if remaining is None else remaining - DEADLINE_MARGIN_SECONDS
+        if budget < 0.5:
+            break
         headers = sigv4.sign_json_request(
             url=url,
             service="secretsmanager",
@@ -126,8 +145,9 @@ def _fetch_secret_string(arn: str) -> str:
             secret_access_key=aws.secret_access_key,
             session_token=aws.session_token,
         )
+        timeout = urllib3.Timeout(connect=min(SECRETS_CONNECT_TIMEOUT, budget), read=min(SECRETS_READ_TIMEOUT, budget))
         try:
-            response = _http.request("POST", url, body=body, headers=headers, retries=False)
+            response = _http.request("POST", url, body=body, headers=headers, retries=False, timeout=timeout)
         except urllib3.exceptions.HTTPError as exc:
             last = UpstreamError("secretsmanager", None, type(exc).__name__)
         else:
@@ -139,7 +159,6 @@ def _fetch_secret_string(arn: str) -> str:
                 raise ConfigurationError(f"secret {arn} cannot be read: {error_type or response.status}")
             last = UpstreamError("secretsmanager", response.status, error_type or "server error")
         time.sleep(0.1 * 2**attempt)
-    assert last is not None
     raise last
 
 

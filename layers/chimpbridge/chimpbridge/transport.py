@@ -13,53 +13,19 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import is_transient_status
 
-# Time kept back from the Lambda deadline so the handler can still queue work and answer.
-DEADLINE_MARGIN_SECONDS = 1.5
 # Methods that are safe to send twice after an ambiguous failure (a read timeout).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
-
-
-class LambdaContext(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
-
-
-_deadline_lock = threading.Lock()
-_invocation_deadline: float | None = None
-
-
-@contextmanager
-def invocation_deadline(context: LambdaContext | None) -> Iterator[None]:
-    """Bound every retry loop by the invocation's remaining time while the handler runs.
-
-    A module global rather than a context variable: Lambda runs one invocation per process at
-    a time, and the export's worker threads must see the same deadline.
-    """
-    global _invocation_deadline  # noqa: PLW0603
-    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
-    with _deadline_lock:
-        _invocation_deadline = None if remaining is None else time.monotonic() + remaining
-    try:
-        yield
-    finally:
-        with _deadline_lock:
-            _invocation_deadline = None
-
-
-def remaining_invocation_seconds() -> float | None:
-    """Seconds left before the invocation deadline (None outside an invocation)."""
-    deadline = _invocation_deadline
-    return None if deadline is None else deadline - time.monotonic()
 
 
 @dataclass(frozen=True)

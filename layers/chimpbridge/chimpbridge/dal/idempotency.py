@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from chimpbridge.dal import aws
-from chimpbridge.transport import remaining_invocation_seconds
+from chimpbridge.deadline import remaining_invocation_seconds
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord

@@ -30,6 +30,7 @@ from typing import Any
 
 from chimpbridge import clients, settings
 from chimpbridge.dal import idempotency
+from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.errors import Busy, ConfigurationError, MandrillApiError, UpstreamError
 from chimpbridge.logic import email_content
 from chimpbridge.models.email import (
@@ -40,7 +41,6 @@ from chimpbridge.models.email import (
     SendOutcome,
 )
 from chimpbridge.observability import count, logger
-from chimpbridge.transport import remaining_invocation_seconds
 
 SECONDS_PER_DAY = 86_400
 # A send is not started with less time left than this: cut short, its answer would be lost and

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from chimpbridge import settings
 from chimpbridge.dal import aws
+from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.logic import export_layout as layout_module
 from chimpbridge.logic.export_layout import ExportedMember, Layout, iso, layout_for
 from chimpbridge.logic.export_paging import FetchedPage, PageRequest, PageSource, WindowPager
 from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter
 from chimpbridge.models.export import Checkpoint, CsvColumn
 from chimpbridge.observability import MetricUnit, count, logger, metrics
-from chimpbridge.transport import remaining_invocation_seconds
 
 if TYPE_CHECKING:
     from chimpbridge.dal.export_state import ExportState

@@ -55,6 +55,7 @@ CALLERS = int(os.environ.get("BENCH_REGISTRATION_CALLERS", "50"))
 # Local execution environments per function (Lambda would give each concurrent caller one).
 WORKERS = int(os.environ.get("BENCH_REGISTRATION_WORKERS", "16"))
 SANDBOX_LIMITS = {"latency_ms": 100, "max_connections": 10}
+SENDER_BATCH_SIZE = 5  # EmailSenderFunction's BatchSize in template.yaml
 KRATOS_ATTEMPTS = 3
 KRATOS_BACKOFF_SECONDS = (1.0, 2.0)
 DEADLINE_SECONDS = 600
@@ -234,7 +235,7 @@ def run_direct(sandbox: SandboxClient) -> Run:
 
 def run_sender_only(stack: LocalStack, sandbox: SandboxClient) -> Run:
     """The email sender alone: the same 1,000 emails handed to EmailSenderFunction in batches
-    of 10, two batches at a time (its BatchSize and MaximumConcurrency), as Lambda's SQS
+    of 5, two batches at a time (its BatchSize and MaximumConcurrency), as Lambda's SQS
     poller would, so the local SQS emulator's speed is out of the measurement."""
     run = Run("chimpbridge sender alone", HOOKS, 2)
     warm = queued_records(stack, "warm-" + uuid.uuid4().hex[:6], 2)
@@ -242,7 +243,7 @@ def run_sender_only(stack: LocalStack, sandbox: SandboxClient) -> Run:
         list(pool.map(lambda record: stack.invoke("EmailSenderFunction", {"Records": [record]}), warm))
     run_id = uuid.uuid4().hex[:8]
     records = queued_records(stack, run_id, HOOKS)
-    batches = [records[start : start + 10] for start in range(0, len(records), 10)]
+    batches = [records[start : start + SENDER_BATCH_SIZE] for start in range(0, len(records), SENDER_BATCH_SIZE)]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda batch: stack.invoke("EmailSenderFunction", {"Records": batch}), batches))

@@ -289,3 +289,36 @@ def test_a_post_that_never_connected_is_not_an_answer_lost(use_mandrill):
     assert raised.value.status is None
     assert raised.value.transient
     assert not raised.value.answer_lost
+
+
+def test_a_post_waits_for_its_answer_beyond_the_retry_budget(use_mandrill, monkeypatch):
+    # Given a send Mandrill answers after 1 s, a 0.5 s retry budget and a 3 s read timeout
+    monkeypatch.setenv("MAILCHIMP_RETRY_BUDGET_SECONDS", "0.5")
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "3")
+    with ScriptedServer(Answer(body=[{"status": "sent"}], delay=1.0)) as server:
+        use_mandrill(server.url)
+        # When the SDK sends
+        result = clients.transactional().messages.send({"message": {}})
+    # Then the budget (which bounds repeats) did not cut the wait short: the answer arrived
+    assert result == [{"status": "sent"}]
+    assert len(server.requests) == 1
+
+
+def test_a_post_is_not_repeated_after_a_429_without_time_for_its_whole_wait(use_mandrill, monkeypatch):
+    # Given 4 s left in the invocation (2.5 s before the margin) and a send that needs 3.5 s
+    # (0.5 s to connect, 3 s to read), answered 429 at once
+    monkeypatch.setenv("MAILCHIMP_CONNECT_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "3")
+    busy = {"status": "error", "code": -1, "name": "Too_Many_Requests", "message": "slow down"}
+    with ScriptedServer(Answer(429, busy), Answer(body=[{"status": "sent"}])) as server:
+        use_mandrill(server.url)
+        client = clients.transactional()
+        context = SimpleNamespace(get_remaining_time_in_millis=lambda: 4000)
+        # When the SDK sends
+        with invocation_deadline(context), pytest.raises(MandrillApiError) as raised:
+            client.messages.send({"message": {}})
+    # Then it is not repeated with a read timeout too short to hear the answer; the 429 goes
+    # back to the caller (nothing was sent: safe to try again later)
+    assert raised.value.status == 429
+    assert not raised.value.answer_lost
+    assert len(server.requests) == 1

@@ -2,11 +2,19 @@
 HTTP to the Mailchimp sandbox, idempotency records in a moto DynamoDB table."""
 
 import json
+import threading
+import time
 
 import pytest
 
+from chimpbridge.errors import Busy
+from chimpbridge.logic import email_sender
+from chimpbridge.models.email import EmailMessage
 from tests.support.functions import LambdaContext, event, load_function
 from tests.support.registration import FROM_ADDRESS, new_id
+
+MARKUP_NAME = '<a href="https://evil.example">x</a>'
+ESCAPED_NAME = "&lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt;"
 
 
 @pytest.fixture
@@ -265,3 +273,132 @@ def test_an_unknown_mandrill_template_keeps_the_record_for_a_retry(sender, email
 
     assert len(result["batchItemFailures"]) == 1
     assert email_env.idempotency_records() == []
+
+
+def test_no_send_starts_without_time_for_its_whole_read_timeout(sender, email_env, monkeypatch):
+    # Given a send that needs 7 s (0.5 s to connect, 5 s to read, 1.5 s margin) and an
+    # invocation with 6.5 s left
+    monkeypatch.setenv("MAILCHIMP_CONNECT_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "5")
+    function = load_function("email_sender")
+    received = email_env.queue(queued_message())
+
+    # When the sender gets the record
+    result = function.lambda_handler(email_env.sqs_event([received]), LambdaContext(timeout_seconds=6.5))
+
+    # Then it is deferred unsent, not sent with a wait the deadline would cut short
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.sandbox.stats()["requests"] == 0
+    assert email_env.idempotency_records() == []
+
+
+def test_a_slow_answer_within_the_read_timeout_is_heard_whatever_the_retry_budget(sender, email_env, monkeypatch):
+    # Given Mandrill answering after 1.5 s, a 3 s read timeout and a 1 s retry budget
+    monkeypatch.setenv("MAILCHIMP_CONNECT_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("MAILCHIMP_READ_TIMEOUT_SECONDS", "3")
+    monkeypatch.setenv("MAILCHIMP_RETRY_BUDGET_SECONDS", "1")
+    function = load_function("email_sender")
+    email_env.sandbox.faults(latency_ms=1500)
+    message = queued_message()
+
+    # When the sender processes the email
+    result = deliver(function, email_env, message)
+
+    # Then the answer was waited for: the email is sent and known sent (never resent)
+    assert result == {"batchItemFailures": []}
+    assert len(email_env.sandbox.outbox(to=message["recipient"]["email"])) == 1
+    (record,) = email_env.idempotency_records()
+    assert json.loads(record["data"]["S"])["outcome"] == "sent"
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_is_a_lost_answer(sender, email_env, monkeypatch, status):
+    # Given a gateway in front of Mandrill answering 502/504 (Mandrill may have sent the email),
+    # and the policy of never sending twice
+    monkeypatch.setenv("EMAIL_ON_UNCERTAIN_SEND", "skip")
+    function = load_function("email_sender")
+    email_env.sandbox.faults(error_rate=1.0, statuses=[status])
+
+    # When the sender processes the email
+    result = deliver(function, email_env, queued_message())
+
+    # Then it is recorded as uncertain and not retried
+    assert result == {"batchItemFailures": []}
+    (record,) = email_env.idempotency_records()
+    assert json.loads(record["data"]["S"])["outcome"] == "uncertain"
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_mandrills_own_5xx_is_retried_even_when_lost_answers_are_skipped(sender, email_env, monkeypatch, status):
+    # Given Mandrill itself answering 500/503 (nothing was sent) and the skip policy
+    monkeypatch.setenv("EMAIL_ON_UNCERTAIN_SEND", "skip")
+    function = load_function("email_sender")
+    email_env.sandbox.faults(error_rate=1.0, statuses=[status])
+
+    # When the sender processes the email
+    result = deliver(function, email_env, queued_message())
+
+    # Then it stays on the queue for a retry, and nothing is remembered that would block it
+    assert len(result["batchItemFailures"]) == 1
+    assert email_env.idempotency_records() == []
+
+
+def test_a_name_with_markup_shows_as_text_in_a_mailchimp_language_template(sender, email_env, monkeypatch):
+    # Given a Mandrill template in the mailchimp merge language (Mandrill does not escape
+    # *|NAME|*) and a person who typed a link as their name
+    email_env.sandbox.transactional_sdk().templates.add(
+        {"name": "acme-hello", "code": "<p>Hello *|NAME|*</p>", "subject": "Hi", "publish": True}
+    )
+    monkeypatch.setenv(
+        "EMAIL_FLOWS", json.dumps({"registration": {"mandrill_template": "acme-hello", "merge_language": "mailchimp"}})
+    )
+    function = load_function("email_sender")
+    message = queued_message(recipient={"email": f"p-{new_id()[:8]}@example.com", "name": {"full": MARKUP_NAME}})
+
+    # When the email is sent
+    result = deliver(function, email_env, message)
+
+    # Then the rendered email shows the name as text, with no link in it
+    assert result == {"batchItemFailures": []}
+    (sent,) = email_env.sandbox.outbox(to=message["recipient"]["email"])
+    assert sent["html"] == f"<p>Hello {ESCAPED_NAME}</p>"
+    assert "<a " not in sent["html"]
+
+
+def test_a_name_with_markup_shows_as_text_in_the_bundle_template(sender, email_env):
+    # Given a person who typed a link as their first name (the welcome template is handlebars)
+    message = queued_message(recipient={"email": f"p-{new_id()[:8]}@example.com", "name": {"first": MARKUP_NAME}})
+
+    # When the email is sent
+    deliver(sender, email_env, message)
+
+    # Then Mandrill's handlebars escaped it in the HTML part
+    (sent,) = email_env.sandbox.outbox(to=message["recipient"]["email"])
+    assert f"Hi {ESCAPED_NAME}," in sent["html"]
+    assert "https://evil.example" not in sent["html"].replace(ESCAPED_NAME, "")
+
+
+def test_sent_emails_are_remembered_under_the_senders_key_prefix(sender, email_env):
+    # Given an email that was sent
+    deliver(sender, email_env, queued_message())
+
+    # Then its idempotency record is under the prefix the template's IAM condition allows
+    (record,) = email_env.idempotency_records()
+    assert record["id"]["S"].startswith(f"{email_sender.IDEMPOTENCY_KEY_PREFIX}#")
+
+
+def test_a_message_being_sent_elsewhere_is_busy_and_not_sent_twice(email_env):
+    # Given one email being sent by a first attempt that waits 1.5 s for Mandrill
+    email_env.sandbox.faults(latency_ms=1500)
+    message = EmailMessage.model_validate(queued_message())
+    first = threading.Thread(target=email_sender.send, args=(message,))
+    first.start()
+    time.sleep(0.5)
+
+    # When a second delivery of the same message arrives meanwhile
+    with pytest.raises(Busy):
+        email_sender.send(message)
+    first.join()
+
+    # Then it was told to come back later, and one email went out
+    assert len(email_env.sandbox.outbox(to=message.recipient.email)) == 1

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from chimpbridge.logic import registration_hook
 from tests.support.functions import LambdaContext, event, load_function
 from tests.support.registration import HOOK_KEYS, hook_body, hook_event, new_id
 
@@ -253,3 +254,32 @@ def test_a_repeated_opt_in_queues_one_signup(hook, email_env):
         call(hook, hook_event(body, trigger_id=trigger_id))
 
     assert len(email_env.bodies(email_env.signup_queue_url)) == 1
+
+
+def test_an_overlong_trigger_id_with_a_wrong_key_is_401(hook, email_env):
+    # Given a caller without the key, sending a trigger id longer than any Kratos sends
+    request = hook_event(hook_body(), key="not-a-hook-key", trigger_id="x" * 201)
+
+    # When it is delivered
+    status, answer = call(hook, request)
+
+    # Then it is refused for the key (not a 500 from reading the header before authenticating)
+    assert status == 401
+    assert answer["type"] == "urn:chimpbridge:problem:unauthorized"
+    assert email_env.bodies() == []
+
+
+def test_an_overlong_trigger_id_is_422_naming_the_header(hook, email_env):
+    status, answer = call(hook, hook_event(hook_body(), trigger_id="x" * 201))
+
+    assert status == 422
+    assert answer["type"] == "urn:chimpbridge:problem:invalid-request"
+    assert [error["field"] for error in answer["errors"]] == ["Ory-Webhook-Trigger-ID"]
+    assert email_env.bodies() == []
+
+
+def test_deliveries_are_remembered_under_the_hooks_key_prefix(hook, email_env):
+    call(hook, hook_event(hook_body(), trigger_id=new_id()))
+
+    (record,) = email_env.idempotency_records()
+    assert record["id"]["S"].startswith(f"{registration_hook.IDEMPOTENCY_KEY_PREFIX}#")

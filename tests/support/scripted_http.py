@@ -1,7 +1,7 @@
 """A tiny HTTP/1.1 keep-alive server that answers from a script, for transport tests.
 
 Each request takes the next scripted answer (the last one repeats): a status with headers and
-a JSON body, or ``RESET`` to drop the connection without answering. It counts TCP connections
+a JSON body (optionally after a delay), or ``RESET`` to drop the connection without answering. It counts TCP connections
 and records the requests it saw, so tests can prove keep-alive and retries over real sockets.
 """
 
@@ -11,6 +11,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +24,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     reset: bool = False
+    delay: float = 0.0  # seconds before answering
 
 
 RESET = Answer(reset=True)
@@ -65,6 +67,8 @@ class ScriptedServer:
                 with outer._lock:
                     outer.requests.append(Seen(self.command, self.path, dict(self.headers), body))
                     answer = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
+                if answer.delay:
+                    time.sleep(answer.delay)
                 if answer.reset:
                     # SO_LINGER 0 makes close() send RST: the client sees "connection reset".
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

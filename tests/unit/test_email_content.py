@@ -146,3 +146,86 @@ def test_the_queued_message_round_trips_as_json():
 
     assert EmailMessage.model_validate_json(queued.model_dump_json()) == queued
     assert json.loads(queued.model_dump_json())["recipient"]["name"]["first"] == "Ada"
+
+
+MARKUP = '<a href="https://evil.example">x</a>'
+ESCAPED = "&lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt;"
+
+
+def test_mailchimp_merge_values_are_html_escaped():
+    # Given a mailchimp-language flow (Mandrill inserts *|NAME|* as it is) and a name with markup
+    flow = EmailFlow(mandrill_template="acme-welcome", merge_language="mailchimp")
+    queued = message(full=MARKUP).model_copy(update={"transient_payload": {"plan": {"label": "<b>pro</b>"}}})
+
+    # When the call is built
+    sent = email_content.build(queued, flow, SENDER).body()["message"]
+
+    # Then every value the person controls is escaped for HTML
+    person = variables(sent["merge_vars"][0]["vars"])
+    assert person["name"] == ESCAPED
+    assert person["first_name"] == "&lt;a"
+    assert person["transient_payload"] == {"plan": {"label": "&lt;b&gt;pro&lt;/b&gt;"}}
+    # (the recipient's display name is a header, not HTML: left as it is)
+    assert sent["to"][0]["name"] == MARKUP
+
+
+def test_handlebars_merge_values_are_left_for_mandrill_to_escape():
+    sent = email_content.build(message(full=MARKUP), WELCOME, SENDER).body()["message"]
+
+    assert variables(sent["merge_vars"][0]["vars"])["name"] == MARKUP
+
+
+@pytest.mark.parametrize(
+    ("locale", "language"),
+    [
+        ("de", "de"),
+        ("de-AT", "de"),
+        ("pt_BR", "pt"),
+        ("zh-Hant-TW", "zh"),
+        ("es-419", "es"),
+        ("FIL", "fil"),
+        (None, None),
+        ("", None),
+        ("english", None),
+        ("x/../../leak", None),
+        ("de/../../etc", None),
+        ("de-AT/..", None),
+        ("de.x", None),
+    ],
+)
+def test_only_a_well_formed_locale_picks_a_language(locale, language):
+    assert email_content.template_language(locale) == language
+
+
+def test_a_locale_never_names_a_file_outside_the_templates(tmp_path, monkeypatch):
+    # Given the templates folder, a welcome.x folder in it, and template-named files outside it
+    templates = tmp_path / "templates"
+    (templates / "welcome.x").mkdir(parents=True)
+    for name in ("welcome.html", "welcome.txt"):
+        (templates / name).write_text("default")
+    for name in ("leak.html", "leak.txt"):
+        (tmp_path / name).write_text("leaked")
+    monkeypatch.setattr(email_content, "TEMPLATES_DIR", templates)
+    email_content.bundle_template.cache_clear()
+
+    # When a person's locale is a path
+    sent = email_content.build(message(locale="x/../../leak"), WELCOME, SENDER).body()["message"]
+    email_content.bundle_template.cache_clear()
+
+    # Then the default template is used
+    assert sent["html"] == "default"
+
+
+def test_the_template_cache_stays_small_whatever_the_locales():
+    # Given many people with different (well-formed) languages that have no template
+    email_content.bundle_template.cache_clear()
+    letters = "abcdefghij"
+    locales = [f"{a}{b}{c}" for a in letters for b in letters for c in letters][:300]
+
+    # When an email is built for each
+    for locale in locales:
+        email_content.build(message(locale=locale), WELCOME, SENDER)
+
+    # Then the template cache holds a bounded number of entries
+    assert email_content.bundle_template.cache_info().currsize <= 64
+    email_content.bundle_template.cache_clear()

@@ -147,7 +147,6 @@ class EmailFlow(BaseModel):
         return self
 
 
-DEFAULT_EMAIL_FLOWS = '{"registration": {"template": "welcome", "subject": "Welcome to {{product_name}}"}}'
 HOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 
 
@@ -161,7 +160,9 @@ def _json_object(value: object) -> object:
 
 
 def _default_flows() -> dict[str, EmailFlow]:
-    return {name: EmailFlow.model_validate(flow) for name, flow in json.loads(DEFAULT_EMAIL_FLOWS).items()}
+    """What an unset (or empty) ``EMAIL_FLOWS`` means; the template's ``EmailFlows`` parameter
+    defaults to empty, so this is the one place the default is written."""
+    return {"registration": EmailFlow(template="welcome", subject="Welcome to {{product_name}}")}
 
 
 class EmailFlowSettings(EnvModel):
@@ -209,7 +210,7 @@ class EmailSettings(EnvModel):
     from_email: str = Field(alias="EMAIL_FROM_ADDRESS", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     from_name: str = Field(alias="EMAIL_FROM_NAME", default="", max_length=100)
     reply_to: str | None = Field(alias="EMAIL_REPLY_TO", default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    # Records of one batch sent at once; keep concurrency x MaximumConcurrency within the account's limits.
+    # Records of one batch sent at once (Mandrill connections: concurrency x MaximumConcurrency).
     send_concurrency: int = Field(alias="EMAIL_SEND_CONCURRENCY", default=5, ge=1, le=10)
     # A failed record is retried after base * 2^(receives - 1) seconds (with jitter), at most max.
     retry_base_seconds: int = Field(alias="EMAIL_RETRY_BASE_DELAY_SECONDS", default=10, ge=0, le=900)

@@ -10,6 +10,7 @@ outlive the invocation: each call gets a budget, cut short by the Lambda deadlin
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import threading
 import time
@@ -113,18 +114,23 @@ class RetryingTransport:
         connection that never opened. A 5xx, a read timeout or a dropped connection may follow
         a send that happened, so it goes back to the caller at once (``UpstreamError.answer_lost``
         tells the caller the difference).
+
+        Waiting for a POST's answer is never cut short by the retry budget, only by the
+        invocation deadline, and a POST is repeated only while its whole wait (connect + read
+        timeout) still fits before the deadline: a send whose wait is cut short is a lost answer.
         """
         started = time.monotonic()
-        stop_at = started + self.policy.budget_seconds
         remaining = remaining_invocation_seconds()
-        if remaining is not None:
-            stop_at = min(stop_at, started + remaining - DEADLINE_MARGIN_SECONDS)
+        deadline = math.inf if remaining is None else started + remaining - DEADLINE_MARGIN_SECONDS
+        stop_at = min(started + self.policy.budget_seconds, deadline)
         idempotent = method.upper() in IDEMPOTENT_METHODS
+        full_wait = self.connect_timeout + self.read_timeout
 
         attempt = 0
         while True:
             attempt += 1
-            read_timeout = max(0.5, min(self.read_timeout, stop_at - time.monotonic()))
+            wait_until = stop_at if idempotent else deadline
+            read_timeout = max(0.5, min(self.read_timeout, wait_until - time.monotonic()))
             failure: requests.RequestException | None = None
             retry_after: float | None = None
             try:
@@ -149,7 +155,8 @@ class RetryingTransport:
 
             delay = self.policy.backoff(attempt, retry_after)
             out_of_attempts = attempt >= self.policy.max_attempts
-            if out_of_attempts or time.monotonic() + delay >= stop_at:
+            cut_short = not idempotent and time.monotonic() + delay + full_wait > deadline
+            if out_of_attempts or cut_short or time.monotonic() + delay >= stop_at:
                 if failure is not None:
                     raise failure
                 return response

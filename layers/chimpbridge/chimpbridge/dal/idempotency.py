@@ -1,20 +1,24 @@
 """Powertools Idempotency on the ``IDEMPOTENCY_TABLE`` (key ``id``, TTL ``expiration``).
 
 ``once(...)`` wraps a function of one pydantic model so that, for a given key taken from that
-model, it runs to completion at most once while the record lives; repeats get the stored
-result back. An attempt that dies mid-way (a timeout) stops counting as "in progress" when its
-invocation's time is up, so the next delivery can try again.
+model, it runs to completion at most once while the record lives. A repeat gets the stored
+result back marked ``duplicate=True``; a repeat while the first attempt is still running raises
+:class:`~chimpbridge.errors.Busy` (try again shortly). An attempt that dies mid-way (a timeout)
+stops counting as "in progress" when its invocation's time is up, so the next delivery can try
+again. The wrapper is built once per container and kept (``clear()`` forgets it).
 
 Each wrapped function gets its own persistence layer: Powertools configures a layer for the
 first function that uses it, and a shared one would mix their settings.
 
 Keys are prefixed with a stable name (``key_prefix``), not the Lambda function's name and
 module path Powertools uses by default, so renaming a function or moving code never forgets
-what was already done.
+what was already done. A record's ``id`` is ``<key_prefix>#<sha256 of the key>``: the template
+scopes each function's table access to its own prefix (``dynamodb:LeadingKeys``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,6 +26,7 @@ from pydantic import BaseModel
 
 from chimpbridge.dal import aws
 from chimpbridge.deadline import remaining_invocation_seconds
+from chimpbridge.errors import Busy
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
@@ -41,6 +46,10 @@ class InvocationClock:
         return max(1, int(remaining * 1000)) if remaining is not None else DEFAULT_IN_PROGRESS_MILLIS
 
 
+_wrappers: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_wrappers_lock = threading.Lock()
+
+
 def once(
     function: Callable[..., ResultT],
     *,
@@ -50,26 +59,67 @@ def once(
     key_path: str,
     result_model: type[ResultT],
     expires_after_seconds: int,
-    payload_validation_path: str = "",
-    on_repeat: Callable[[ResultT], ResultT] | None = None,
+    busy_message: str,
 ) -> Callable[..., ResultT]:
     """``function`` made idempotent on ``key_path`` (JMESPath into the ``data_keyword`` model).
-    ``on_repeat`` adjusts a result served from the table."""
+
+    ``result_model`` has a ``duplicate`` field: a result served from the table comes back with
+    it set. A call while another attempt with the same key runs raises ``Busy(busy_message)``.
+    """
+    if "duplicate" not in result_model.model_fields:
+        raise TypeError(f"{result_model.__name__} needs a duplicate field to mark repeats")
+    spec = (function, table_name, key_prefix, data_keyword, key_path, result_model, expires_after_seconds, busy_message)
+    # Built once per container and thread-safely: the email sender's threads share it.
+    with _wrappers_lock:
+        wrapper = _wrappers.get(spec)
+        if wrapper is None:
+            wrapper = _wrappers[spec] = _build(
+                function,
+                table_name=table_name,
+                key_prefix=key_prefix,
+                data_keyword=data_keyword,
+                key_path=key_path,
+                result_model=result_model,
+                expires_after_seconds=expires_after_seconds,
+                busy_message=busy_message,
+            )
+    return wrapper
+
+
+def clear() -> None:
+    """Forget the idempotent wrappers (tests that switch tables call this)."""
+    with _wrappers_lock:
+        _wrappers.clear()
+
+
+def _build(
+    function: Callable[..., ResultT],
+    *,
+    table_name: str,
+    key_prefix: str,
+    data_keyword: str,
+    key_path: str,
+    result_model: type[ResultT],
+    expires_after_seconds: int,
+    busy_message: str,
+) -> Callable[..., ResultT]:
     from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415 - boto3 underneath; see dal/aws.py
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
         idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+        IdempotencyAlreadyInProgressError,
     )
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import (  # noqa: PLC0415
         PydanticSerializer,
     )
 
     def repeated(response: Any, idempotent_data: DataRecord) -> Any:
-        return on_repeat(response) if on_repeat is not None else response
+        return response.model_copy(update={"duplicate": True})
 
     config = IdempotencyConfig(
         event_key_jmespath=key_path,
-        payload_validation_jmespath=payload_validation_path,
         raise_on_no_idempotency_key=True,
         expires_after_seconds=expires_after_seconds,
         hash_function="sha256",
@@ -90,4 +140,11 @@ def once(
         output_serializer=PydanticSerializer(model=result_model),
         key_prefix=key_prefix,
     )
-    return wrapped  # type: ignore[no-any-return]
+
+    def run(**kwargs: Any) -> ResultT:
+        try:
+            return wrapped(**kwargs)  # type: ignore[no-any-return]
+        except IdempotencyAlreadyInProgressError:
+            raise Busy(busy_message) from None
+
+    return run

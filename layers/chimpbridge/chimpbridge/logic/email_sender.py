@@ -9,29 +9,34 @@ Outcomes, per Mandrill's per-recipient ``status`` (an HTTP 200 is not a delivery
 * ``sent``: a recipient is ``sent``, ``queued`` or ``scheduled``.
 * ``rejected``: every recipient is ``rejected`` or ``invalid``. Permanent: logged with the
   reason, counted (``EmailRejected``, alarmed in the template), stored, never retried.
-* an exception: 429, 5xx, connection failures, and configuration problems (bad key, unknown
-  template). Nothing is stored, so the record is retried through the queue and, after
-  ``maxReceiveCount``, kept in the DLQ for a re-drive.
+* an exception: 429, 500, 503, a connection that never opened, and configuration problems
+  (bad key, unknown template): nothing was sent (Mandrill said so, or never got the request).
+  Nothing is stored, so the record is retried through the queue and, after
+  ``maxReceiveCount``, kept in the DLQ for a re-drive. So is a send deferred for lack of time.
 * the answer was lost: Mandrill may or may not have sent it (a read timeout or a dropped
-  connection; the transport never repeats such a POST by itself). Mandrill has no idempotency
-  key, so nothing can tell. Counted as ``EmailSendUncertain`` either way. With
+  connection, or a 502/504: a gateway in front of Mandrill gave up waiting on it, and Mandrill
+  may still have sent the email; the transport never repeats such a POST by itself). Mandrill
+  has no idempotency key, so nothing can tell. Counted as ``EmailSendUncertain`` either way. With
   ``EMAIL_ON_UNCERTAIN_SEND=resend`` (default) it is retried through the queue like a 5xx:
   never a missing email, a duplicate only if Mandrill had sent it (the same choice a Lambda
   that dies mid-call makes once its attempt expires). With ``skip`` the outcome ``uncertain``
   is stored and it is never resent: never a duplicate, a missing email only if Mandrill had
   not sent it.
+
+A send starts only with time for its whole answer: connecting, the full read timeout, and the
+margin the transport keeps before the Lambda deadline (:func:`seconds_needed_for_a_send`).
+With less time left the record is deferred (retried from the queue, nothing sent): a send cut
+short by the deadline would be a lost answer, and by default a second email.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from chimpbridge import clients, settings
 from chimpbridge.dal import idempotency
-from chimpbridge.deadline import remaining_invocation_seconds
-from chimpbridge.errors import Busy, ConfigurationError, MandrillApiError, UpstreamError
+from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
+from chimpbridge.errors import ConfigurationError, MandrillApiError, UpstreamError
 from chimpbridge.logic import email_content
 from chimpbridge.models.email import (
     SEND_PERMANENT_STATUSES,
@@ -43,22 +48,34 @@ from chimpbridge.models.email import (
 from chimpbridge.observability import count, logger
 
 SECONDS_PER_DAY = 86_400
-# A send is not started with less time left than this: cut short, its answer would be lost and
-# the email neither known sent nor safe to resend. Deferred, it is retried from the queue.
-MIN_SECONDS_FOR_A_SEND = 5.0
+# Idempotency records of sends are "email-send#<hash>" (template.yaml scopes the sender to it).
+IDEMPOTENCY_KEY_PREFIX = "email-send"
+# Gateway statuses: a proxy in front of Mandrill answered because Mandrill did not (in time);
+# the send may have happened. Other 5xx come from Mandrill itself: nothing was sent.
+GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def seconds_needed_for_a_send(http: settings.HttpSettings) -> float:
+    """Time a send must have left when it starts, so its answer is never cut off: the connect
+    and read timeouts, and the margin the transport keeps before the invocation deadline."""
+    return http.connect_timeout + http.read_timeout + DEADLINE_MARGIN_SECONDS
 
 
 def send(message: EmailMessage) -> SendOutcome:
     """Send ``message`` unless it was sent (or permanently rejected) before. Raises when it
     should be tried again later."""
     config = settings.load(settings.EmailSettings)
-    table = settings.load(settings.IdempotencySettings).table_name
-    send_once = _send_once(table, config.dedupe_days * SECONDS_PER_DAY)
-    try:
-        outcome = send_once(message=message)
-    except Exception as error:
-        _raise_domain_error(error)
-        raise
+    send_once = idempotency.once(
+        _deliver,
+        table_name=settings.load(settings.IdempotencySettings).table_name,
+        key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        data_keyword="message",
+        key_path="idempotency_key",
+        result_model=SendOutcome,
+        expires_after_seconds=config.dedupe_days * SECONDS_PER_DAY,
+        busy_message="another attempt is sending this email right now",
+    )
+    outcome = send_once(message=message)
     _report(message, outcome)
     return outcome
 
@@ -70,9 +87,12 @@ def _deliver(*, message: EmailMessage) -> SendOutcome:
     if flow is None:
         raise ConfigurationError(f"EMAIL_FLOWS has no hook {message.hook!r} (queued by an older configuration?)")
     request = email_content.build(message, flow, config)
+    needed = seconds_needed_for_a_send(settings.load(settings.HttpSettings))
     remaining = remaining_invocation_seconds()
-    if remaining is not None and remaining < MIN_SECONDS_FOR_A_SEND:
-        raise UpstreamError("mandrill", None, "not enough time left in this invocation to wait for the answer")
+    if remaining is not None and remaining < needed:
+        raise UpstreamError(
+            "mandrill", None, f"deferred: {remaining:.1f} s left in this invocation, a send needs {needed:.1f} s"
+        )
     messages_api = clients.transactional().messages
     call = messages_api.send_template if request.template_name is not None else messages_api.send
     try:
@@ -92,9 +112,10 @@ def _deliver(*, message: EmailMessage) -> SendOutcome:
 
 
 def _answer_lost(error: MandrillApiError) -> bool:
-    """The request may have reached Mandrill but no answer came back (a read timeout or a
-    dropped connection; the transport does not repeat those for a POST): it may have been sent."""
-    return error.answer_lost
+    """The request may have reached Mandrill but no answer from Mandrill came back (a read
+    timeout, a dropped connection, or a gateway's 502/504; the transport does not repeat those
+    for a POST): it may have been sent. A 500 or 503 is Mandrill's own answer: not sent."""
+    return error.answer_lost or error.status in GATEWAY_STATUSES
 
 
 def _outcome(results: Any, api_call: Any) -> SendOutcome:
@@ -143,34 +164,7 @@ def _report(message: EmailMessage, outcome: SendOutcome) -> None:
         )
 
 
-def _as_duplicate(outcome: SendOutcome) -> SendOutcome:
-    return outcome.model_copy(update={"duplicate": True})
-
-
-@functools.cache
-def _send_once(table_name: str, expires_after: int) -> Callable[..., SendOutcome]:
-    return idempotency.once(
-        _deliver,
-        table_name=table_name,
-        key_prefix="email-send",
-        data_keyword="message",
-        key_path="idempotency_key",
-        result_model=SendOutcome,
-        expires_after_seconds=expires_after,
-        on_repeat=_as_duplicate,
-    )
-
-
-def _raise_domain_error(error: Exception) -> None:
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - see dal/idempotency.py
-        IdempotencyAlreadyInProgressError,
-    )
-
-    if isinstance(error, IdempotencyAlreadyInProgressError):
-        raise Busy("another attempt is sending this email right now") from None
-
-
 def clear() -> None:
-    """Forget the idempotent wrapper (tests that switch tables call this)."""
-    _send_once.cache_clear()
+    """Forget the idempotent wrapper and cached templates (tests that switch tables call this)."""
+    idempotency.clear()
     email_content.bundle_template.cache_clear()

@@ -1,8 +1,8 @@
 """``POST /hooks/<name>``: accept a web hook from Ory Kratos and queue its email.
 
 Order matters: authenticate first (a wrong key learns nothing, not even which hooks exist or
-what the body should look like), then validate, then deduplicate, then queue. Nothing calls
-Mandrill here; the email sender does, from the queue.
+what the body or the headers should look like), then validate, then deduplicate, then queue.
+Nothing calls Mandrill here; the email sender does, from the queue.
 
 Deduplication: one Powertools Idempotency record per (hook, identity, flow). Kratos retries
 a delivery (up to 3 attempts) with the same ``Ory-Webhook-Trigger-ID`` and the same rendered
@@ -18,23 +18,33 @@ the email exactly-once even when SQS delivers a message twice or the hook record
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
 
 from chimpbridge import settings
 from chimpbridge.dal import idempotency, queues
-from chimpbridge.errors import Busy, FieldError, InvalidRequest, PayloadTooLarge, Rejected
+from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, Rejected
 from chimpbridge.logic import hook_keys
 from chimpbridge.logic.signup_language import mailchimp_language
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
-from chimpbridge.models.hooks import MAX_BODY_BYTES, NIL_IDENTITY_ID, HookAccepted, HookDelivery, HookRequest
+from chimpbridge.models.hooks import (
+    MAX_BODY_BYTES,
+    MAX_TRIGGER_ID_LENGTH,
+    NIL_IDENTITY_ID,
+    TRIGGER_ID,
+    TRIGGER_ID_HEADER,
+    HookAccepted,
+    HookDelivery,
+    HookRequest,
+)
 from chimpbridge.models.signup import QueuedSignup, Signup
 from chimpbridge.observability import count, logger
 from chimpbridge.secrets import HookKeys, get_secret
 
+# Idempotency records of deliveries are "hook-registration#<hash>" (template.yaml scopes the
+# hook to it). Every hook uses this prefix; the key itself names the hook.
+IDEMPOTENCY_KEY_PREFIX = "hook-registration"
 PRE_PERSIST_MESSAGE = (
     "The identity id is the all-zero UUID: Kratos ran this web_hook before the identity was stored. "
     "Configure it under selfservice.flows.registration.after (and after.<method>.hooks for each "
@@ -58,6 +68,7 @@ def accept(delivery: HookDelivery) -> HookAccepted:
         delivery.credential.get_secret_value() if delivery.credential else None,
         get_secret(config.keys_secret_arn, HookKeys).accepted_keys,
     )
+    trigger_id = _trigger_id(delivery.trigger_id)
     flows = settings.load(settings.EmailFlowSettings).flows
     if delivery.hook not in flows:
         count("HookInvalid")
@@ -72,13 +83,18 @@ def accept(delivery: HookDelivery) -> HookAccepted:
         logger.warning("hook called before the identity was stored", extra={"hook": delivery.hook})
         raise Rejected("hook-not-post-persist", PRE_PERSIST_MESSAGE)
 
-    intake = _intake(delivery, request, config)
-    table = settings.load(settings.IdempotencySettings).table_name
-    try:
-        accepted = _queue_once(table, config.dedupe_seconds)(intake=intake)
-    except Exception as error:
-        _raise_domain_error(error)
-        raise
+    intake = _intake(delivery, request, config, trigger_id)
+    queue_once = idempotency.once(
+        _queue,
+        table_name=settings.load(settings.IdempotencySettings).table_name,
+        key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        data_keyword="intake",
+        key_path="message.idempotency_key",
+        result_model=HookAccepted,
+        expires_after_seconds=config.dedupe_seconds,
+        busy_message="This delivery is being queued by another request right now; try again shortly.",
+    )
+    accepted = queue_once(intake=intake)
 
     count("HookDuplicate" if accepted.duplicate else "HookQueued")
     if accepted.newsletter == "queued" and not accepted.duplicate:
@@ -89,12 +105,25 @@ def accept(delivery: HookDelivery) -> HookAccepted:
             "hook": delivery.hook,
             "identity_id": str(request.identity_id),
             "idempotency_key": accepted.idempotency_key,
-            "trigger_id": delivery.trigger_id,
+            "trigger_id": trigger_id,
             "duplicate": accepted.duplicate,
             "newsletter": accepted.newsletter,
         },
     )
     return accepted
+
+
+def _trigger_id(header: str | None) -> str | None:
+    """The ``Ory-Webhook-Trigger-ID`` header, checked once the caller is authenticated (Kratos
+    sends a UUID; anything else is the caller's mistake, a 422 rather than a failure of ours)."""
+    if header is None or TRIGGER_ID.fullmatch(header):
+        return header
+    count("HookInvalid")
+    logger.warning("hook trigger id rejected", extra={"length": len(header)})
+    raise InvalidRequest(
+        f"The {TRIGGER_ID_HEADER} header is not a trigger id.",
+        [FieldError(TRIGGER_ID_HEADER, f"must be 1 to {MAX_TRIGGER_ID_LENGTH} printable characters without spaces")],
+    )
 
 
 def _parse(body: str) -> HookRequest:
@@ -114,7 +143,9 @@ def _parse(body: str) -> HookRequest:
         raise InvalidRequest("The hook body is not what the shipped Jsonnet produces.", errors) from None
 
 
-def _intake(delivery: HookDelivery, request: HookRequest, config: settings.HookSettings) -> HookIntake:
+def _intake(
+    delivery: HookDelivery, request: HookRequest, config: settings.HookSettings, trigger_id: str | None
+) -> HookIntake:
     now = datetime.now(UTC)
     message = EmailMessage(
         idempotency_key=idempotency_key(delivery.hook, request.identity_id, request.flow.id),
@@ -124,7 +155,7 @@ def _intake(delivery: HookDelivery, request: HookRequest, config: settings.HookS
         flow_type=request.flow.type,
         recipient=Recipient(email=request.email, name=request.name, locale=request.locale),
         transient_payload=request.transient_payload,
-        trigger_id=delivery.trigger_id,
+        trigger_id=trigger_id,
         request_id=delivery.request_id,
         queued_at=now,
     )
@@ -145,7 +176,7 @@ def _intake(delivery: HookDelivery, request: HookRequest, config: settings.HookS
             reason=f"newsletter opt-in at {delivery.hook}",
             request_id=delivery.request_id,
         )
-    return HookIntake(trigger_id=delivery.trigger_id, message=message, signup=signup)
+    return HookIntake(trigger_id=trigger_id, message=message, signup=signup)
 
 
 def _queue(*, intake: HookIntake) -> HookAccepted:
@@ -160,34 +191,6 @@ def _queue(*, intake: HookIntake) -> HookAccepted:
     )
 
 
-def _as_duplicate(accepted: HookAccepted) -> HookAccepted:
-    return accepted.model_copy(update={"duplicate": True})
-
-
-@functools.cache
-def _queue_once(table_name: str, expires_after: int) -> Callable[..., HookAccepted]:
-    return idempotency.once(
-        _queue,
-        table_name=table_name,
-        key_prefix="hook-registration",
-        data_keyword="intake",
-        key_path="message.idempotency_key",
-        result_model=HookAccepted,
-        expires_after_seconds=expires_after,
-        on_repeat=_as_duplicate,
-    )
-
-
-def _raise_domain_error(error: Exception) -> None:
-    """Powertools' idempotency exceptions, as what they mean for the caller."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - see dal/idempotency.py
-        IdempotencyAlreadyInProgressError,
-    )
-
-    if isinstance(error, IdempotencyAlreadyInProgressError):
-        raise Busy("This delivery is being queued by another request right now; try again shortly.") from None
-
-
 def clear() -> None:
     """Forget the idempotent wrappers (tests that switch tables call this)."""
-    _queue_once.cache_clear()
+    idempotency.clear()

@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 # registration hook placed before the identity is written) sends this placeholder instead.
 NIL_IDENTITY_ID = UUID(int=0)
 TRIGGER_ID_HEADER = "Ory-Webhook-Trigger-ID"
+MAX_TRIGGER_ID_LENGTH = 200
+# Kratos sends a UUID; anything printable and short is kept (it is only logged and carried).
+TRIGGER_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_TRIGGER_ID_LENGTH}}}")
 MAX_BODY_BYTES = 16_384
 
 _EMAIL = re.compile(r"^[^@\s\"<>(),;:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
@@ -86,13 +89,14 @@ class HookRequest(BaseModel):
 
 
 class HookDelivery(BaseModel):
-    """One HTTP delivery of a hook, as the handler read it from the request."""
+    """One HTTP delivery of a hook, as the handler read it from the request: unchecked, so that
+    building it never fails before the caller is authenticated (the logic checks it after)."""
 
     model_config = ConfigDict(frozen=True)
 
     hook: str
     credential: SecretStr | None = None  # the configured auth header's value, never logged
-    trigger_id: str | None = Field(default=None, max_length=200)
+    trigger_id: str | None = None  # the Ory-Webhook-Trigger-ID header, as sent
     request_id: str | None = None
     body: str = ""
 

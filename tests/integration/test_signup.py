@@ -11,7 +11,8 @@ from chimpbridge.logic import signup_guard
 from chimpbridge.logic.signup_apply import subscriber_hash
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from tests.support.functions import LambdaContext, event
-from tests.support.signup import api_event
+from tests.support.scripted_http import Answer, ScriptedServer
+from tests.support.signup import INVALID_INTEREST, api_event
 
 pytestmark = pytest.mark.xdist_group("signup")
 
@@ -95,6 +96,37 @@ def test_second_signup_of_a_pending_person_stays_pending_without_a_duplicate(sig
     assert signup_api.member(email)["merge_fields"]["FNAME"] == "Annie"
 
 
+def test_a_pending_person_signing_up_again_is_not_told_of_a_new_email(signup_api, new_email):
+    # Given someone who signed up and has not confirmed yet
+    email = new_email()
+    first = signup_api.post_json({"email": email})
+    # When they sign up again (Mailchimp sends no second confirmation for a pending member)
+    again = signup_api.post_json({"email": email})
+    # Then the first answer spoke of the email just sent, the second of the one sent back then
+    assert "just sent" in first.body["message"]
+    assert again.body["status"] == "pending"
+    assert "just sent" not in again.body["message"]
+    assert "already signed up" in again.body["message"]
+
+
+def test_a_pending_person_signing_up_again_with_single_opt_in_is_told_so_too(signup_api, new_email):
+    email = new_email()
+    signup_api.post_json({"email": email})
+    signup_api.configure(SIGNUP_DOUBLE_OPT_IN="false")
+    answer = signup_api.post_json({"email": email})
+    assert (answer.body["status"], signup_api.member(email)["status"]) == ("pending", "pending")
+    assert "already signed up" in answer.body["message"]
+
+
+def test_a_pending_person_redirected_after_signing_up_again_carries_the_type(signup_api, new_email):
+    email = new_email()
+    signup_api.post_json({"email": email})
+    signup_api.configure(SIGNUP_SUCCESS_REDIRECT_URL="https://example.org/thanks")
+    answer = signup_api.post_form({"EMAIL": email}, headers=FORM_HEADERS)
+    query = parse_qs(urlsplit(answer.location).query)
+    assert (query["status"], query["type"]) == (["pending"], ["already-pending"])
+
+
 def test_subscribed_person_stays_subscribed_and_hears_already_subscribed(signup_api, new_email):
     # Given someone who confirmed their subscription
     email = new_email()
@@ -121,8 +153,9 @@ def test_unsubscribed_person_becomes_pending(signup_api, new_email):
     signup_api.put_member(email, "unsubscribed")
     # When they sign up again
     answer = signup_api.post_json({"email": email})
-    # Then they must confirm by email: pending, the only legal way back
+    # Then they must confirm by email: pending, the only legal way back (Mailchimp sends it now)
     assert answer.body["status"] == "pending"
+    assert "just sent" in answer.body["message"]
     assert signup_api.member(email)["status"] == "pending"
 
 
@@ -331,6 +364,52 @@ def test_a_revoked_key_queues_the_signup_for_the_operator_to_fix(signup_api, new
     signup_api.sandbox.set_keys(marketing=["another-key-us21"])
     assert signup_api.post_json({"email": new_email()}).status == 202
     assert signup_api.queued()[0]["reason"] == "mailchimp-401"
+
+
+def test_a_400_about_our_configuration_queues_the_signup(signup_api, new_email):
+    # Given Mailchimp refusing the request over a setting of ours (an interest id in the field map)
+    with ScriptedServer(INVALID_INTEREST) as mailchimp:
+        signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
+        # When someone signs up
+        answer = signup_api.post_json({"email": new_email(), "first_name": "Kept"})
+    # Then nothing is lost: they hear "queued" and the signup waits for the worker (and its DLQ)
+    assert (answer.status, answer.body["status"]) == (202, "queued")
+    [message] = signup_api.queued()
+    assert (message["reason"], message["signup"]["merge_fields"]) == ("mailchimp-400", {"FNAME": "Kept"})
+
+
+def test_a_400_about_our_configuration_is_logged_with_mailchimps_reason(signup_api, new_email, logged):
+    with ScriptedServer(INVALID_INTEREST) as mailchimp:
+        signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
+        signup_api.post_json({"email": new_email()})
+    [refused] = [line for line in logged() if line["level"] == "ERROR"]
+    assert "Invalid interest ID" in refused["detail"]
+
+
+def test_a_required_field_the_form_does_not_collect_queues_the_signup(signup_api, new_email):
+    # Given an audience that requires a field this form has no input for
+    signup_api.lists.add_list_merge_field(
+        DEFAULT_LIST_ID, {"tag": "PHONE", "name": "Phone", "type": "phone", "required": True}
+    )
+    # When someone signs up with what the form has
+    answer = signup_api.post_json({"email": new_email(), "first_name": "Ann"})
+    # Then they cannot fix it, so it is not theirs to hear: queued (the worker adds them)
+    assert (answer.status, answer.body["status"]) == (202, "queued")
+
+
+def test_an_unreadable_mailchimp_answer_queues_the_signup(signup_api, new_email, logged):
+    # Given Mailchimp (or a proxy before it) answering 200 with a page instead of JSON
+    page = Answer(200, b"<html>maintenance</html>", content_type="text/html")
+    with ScriptedServer(page) as mailchimp:
+        signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
+        # When someone signs up
+        answer = signup_api.post_json({"email": new_email()})
+    # Then the signup waits on the queue, and the log says what went wrong
+    assert (answer.status, answer.body["status"]) == (202, "queued")
+    [message] = signup_api.queued()
+    assert message["reason"] == "error-AttributeError"
+    [failure] = [line for line in logged() if line["level"] == "ERROR"]
+    assert (failure["error_type"], "exception" in failure) == ("AttributeError", True)
 
 
 def test_when_mailchimp_and_the_queue_both_fail_the_person_is_asked_to_retry(signup_api, new_email):

@@ -9,6 +9,8 @@ import pytest
 from chimpbridge.models.signup import QueuedSignup, Signup
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from tests.support.functions import LambdaContext, event, load_function
+from tests.support.scripted_http import Answer, ScriptedServer
+from tests.support.signup import INVALID_INTEREST
 
 pytestmark = pytest.mark.xdist_group("signup")
 
@@ -100,6 +102,41 @@ def test_permanent_refusal_is_final_not_retried(signup_api, worker, new_email):
     assert failed_ids(result) == []
 
 
+def test_a_400_about_our_configuration_stays_on_the_queue_for_the_dlq(signup_api, worker, new_email, logged):
+    # Given Mailchimp refusing queued signups over a setting of ours (an interest id)
+    batch = queue_signups(signup_api, queued(new_email(), interests={"zzzzzzzzzz": True}))
+    with ScriptedServer(INVALID_INTEREST) as mailchimp:
+        signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
+        # When the worker applies it
+        result = worker.lambda_handler(batch, LambdaContext())
+    # Then it is not dropped: it goes back (and after its retries to the DLQ, for a re-drive
+    # once the setting is fixed), and the log says what Mailchimp refused
+    assert failed_ids(result) == [batch["Records"][0]["messageId"]]
+    [refused] = [line for line in logged() if line["level"] == "ERROR" and "detail" in line]
+    assert "Invalid interest ID" in refused["detail"]
+
+
+def test_a_field_mailchimp_refuses_in_a_queued_signup_is_not_final(signup_api, worker, new_email):
+    # Given a merge field whose type changed since the signup was queued: the person is gone
+    # and cannot fix it; only the operator can
+    changed_type = Answer(
+        400,
+        {
+            "title": "Invalid Resource",
+            "status": 400,
+            "detail": "Your merge fields were invalid.",
+            "errors": [{"field": "MMERGE9", "message": "Please enter a number"}],
+        },
+        content_type="application/problem+json",
+    )
+    batch = queue_signups(signup_api, queued(new_email(), merge_fields={"MMERGE9": "nine"}))
+    with ScriptedServer(changed_type) as mailchimp:
+        signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
+        result = worker.lambda_handler(batch, LambdaContext())
+    # Then the record stays on the queue instead of being dropped
+    assert failed_ids(result) == [batch["Records"][0]["messageId"]]
+
+
 def test_queued_signup_missing_a_required_field_is_still_added(signup_api, worker, new_email):
     # The person can no longer be asked for it: on the list beats lost.
     signup_api.lists.add_list_merge_field(
@@ -164,6 +201,21 @@ def test_once_mailchimp_fails_a_record_the_rest_of_the_batch_is_not_sent(signup_
     # Then all five go back to the queue, but only the first one's two attempts reached Mailchimp
     assert len(failed_ids(result)) == 5
     assert signup_api.sandbox.stats()["requests"] - before == 2
+
+
+def test_throttling_does_not_stop_the_rest_of_the_batch(signup_api, new_email):
+    # Given a worker applying one record at a time, and Mailchimp at its connection cap (429)
+    signup_api.configure(SIGNUP_WORKER_CONCURRENCY="1", MAILCHIMP_MAX_ATTEMPTS="2")
+    worker = load_function("signup_worker")
+    signup_api.sandbox.faults(error_rate=1.0, statuses=[429])
+    batch = queue_signups(signup_api, *[queued(new_email()) for _ in range(5)])
+    before = signup_api.sandbox.stats()["requests"]
+    # When the batch is processed
+    result = worker.lambda_handler(batch, LambdaContext())
+    # Then every record had its own two attempts: a throttle is not an outage, and a record's
+    # receive count is spent only on a real try
+    assert len(failed_ids(result)) == 5
+    assert signup_api.sandbox.stats()["requests"] - before == 10
 
 
 def test_the_next_batch_tries_mailchimp_again(signup_api, worker, new_email):

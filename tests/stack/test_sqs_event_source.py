@@ -57,6 +57,19 @@ def _dead_letters(stack: RunningStack, body: str) -> list[dict[str, Any]]:
     return found
 
 
+def _queue_is_empty(stack: RunningStack) -> bool:
+    """No message on the work queue, visible or in flight (the tests here run one at a time)."""
+    counts = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.resource("WorkQueue").url, AttributeNames=counts
+    )
+    return all(attributes["Attributes"][name] == "0" for name in counts)
+
+
 def _send(stack: RunningStack, body: str) -> str:
     return stack.client("sqs").send_message(QueueUrl=stack.resource("WorkQueue").url, MessageBody=body)["MessageId"]
 
@@ -68,11 +81,12 @@ def test_a_successful_record_is_delivered_once_and_deleted(fixture_stack: Runnin
     # When it is sent to the queue the template binds to ConsumerFunction
     message_id = _send(fixture_stack, body)
 
-    # Then the consumer got it once, as a Lambda SQS record, and it left the queue
+    # Then the consumer got it once, as a Lambda SQS record, and it left the queue: deleted, it
+    # can never come back (a kept record would stay in flight, then visible, and never leave)
     (delivery,) = _wait_for(lambda: _deliveries(fixture_stack, message_id))
     assert delivery["sk"]["S"] == "delivery#1"
     assert delivery["event_source_arn"]["S"] == fixture_stack.resource("WorkQueue").arn
-    time.sleep(3.5)  # longer than the 3 s visibility timeout: a kept record would be back by now
+    _wait_for(lambda: _queue_is_empty(fixture_stack))
     assert len(_deliveries(fixture_stack, message_id)) == 1
 
 

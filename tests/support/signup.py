@@ -12,7 +12,9 @@ post signups and look at the audience.
 from __future__ import annotations
 
 import functools
+import io
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 from sandbox.mailchimp.client import SandboxClient
 from tests.support.aws import REGION, forget_caches
 from tests.support.functions import ROOT, LambdaContext, event, load_function
+from tests.support.scripted_http import Answer as ScriptedAnswer
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 FORM_TOKEN_KEY = "test-signup-form-token-key-0123456789"
@@ -38,6 +41,18 @@ FIELD_MAP = {
     "tags": {"2004321": "newsletter", "blog": "blog"},
     "interests": {"21469:1": "9143cf3bd1", "21469:2": "a5b2c3d4e5"},
 }
+# Mailchimp's answer to an interest id the audience does not have: our configuration, not the person.
+INVALID_INTEREST = ScriptedAnswer(
+    400,
+    {
+        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+        "title": "Invalid Resource",
+        "status": 400,
+        "detail": "Invalid interest ID: 'zzzzzzzzzz'.",
+        "instance": "a1b2c3d4-0000-4000-8000-000000000000",
+    },
+    content_type="application/problem+json",
+)
 
 
 @dataclass
@@ -145,6 +160,19 @@ def new_email(request: pytest.FixtureRequest) -> Callable[..., str]:
 
 
 @pytest.fixture
+def logged() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """logged() -> the JSON lines our logger wrote during the test (its own formatter, masked)."""
+    from chimpbridge.observability import logger  # noqa: PLC0415 - the layer's logger, as the functions use it
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
 def signup_queue(aws_env: str) -> tuple[Any, str]:
     sqs = boto3.client("sqs", endpoint_url=aws_env, region_name=REGION)
     return sqs, str(sqs.create_queue(QueueName=f"signups-{uuid.uuid4().hex[:12]}")["QueueUrl"])
@@ -180,11 +208,21 @@ def signup_api(
 
 
 # ---------------------------------------------------------------- the local stack (tests/e2e)
-@dataclass(frozen=True)
+# What the example pages name, and the site operator edits: the API (`make dev`'s address, in
+# the forms' action) and the audience's hosted signup form (empty in the done page).
+PAGE_API = "http://127.0.0.1:3000"
+PAGE_HOSTED_FORM = '<meta name="chimpbridge-hosted-form" content="">'
+HOSTED_FORM_URL = "https://eepurl.com/chimpbridge"
+
+
+@dataclass
 class SignupPages:
-    """examples/ served over HTTP from its own origin, as a website with a signup form."""
+    """examples/ served over HTTP from its own origin, as a website with a signup form whose
+    operator set the pages up for this stack: its API address and its hosted form."""
 
     url: str
+    api_url: str = PAGE_API
+    hosted_form_url: str = ""
 
     @property
     def origin(self) -> str:
@@ -194,19 +232,48 @@ class SignupPages:
     def done_page(self) -> str:
         return f"{self.url}/signup-form-done.html"
 
+    def configure(self, text: str) -> str:
+        text = text.replace(PAGE_API, self.api_url)
+        return text.replace(PAGE_HOSTED_FORM, f'<meta name="chimpbridge-hosted-form" content="{self.hosted_form_url}">')
+
 
 @pytest.fixture(scope="session")
 def signup_pages() -> Iterator[SignupPages]:
-    handler = functools.partial(QuietFiles, directory=str(ROOT / "examples"))
+    pages = SignupPages("")
+    handler = functools.partial(ExamplePages, pages, directory=str(ROOT / "examples"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield SignupPages(f"http://127.0.0.1:{server.server_address[1]}")
+    pages.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield pages
     server.shutdown()
     server.server_close()
 
 
-class QuietFiles(SimpleHTTPRequestHandler):
+class ExamplePages(SimpleHTTPRequestHandler):
+    """The files of examples/, with the pages' settings filled in as their operator would."""
+
+    def __init__(self, pages: SignupPages, *args: Any, **kwargs: Any) -> None:
+        self.pages = pages
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        path = self.translate_path(self.path)
+        if not path.endswith(".html"):
+            super().do_GET()
+            return
+        try:
+            with open(path, encoding="utf-8") as page:
+                body = self.pages.configure(page.read()).encode()
+        except OSError:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -214,8 +281,9 @@ class QuietFiles(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def signup_stack(local_stack_factory: Any, signup_pages: SignupPages) -> Any:
     """The repository's template on the local stack, configured as a site with a signup form:
-    its origin allowed, redirects to its done page, a field map and a hosted form URL."""
-    return local_stack_factory(
+    its origin allowed, redirects to its done page, a field map and a hosted form URL; the
+    example pages are set up for it."""
+    stack = local_stack_factory(
         parameters={
             "AllowedOrigins": signup_pages.origin,
             "SignupFieldMap": json.dumps(
@@ -223,6 +291,9 @@ def signup_stack(local_stack_factory: Any, signup_pages: SignupPages) -> Any:
             ),
             "SignupSuccessRedirectUrl": signup_pages.done_page,
             "SignupErrorRedirectUrl": signup_pages.done_page,
-            "SignupHostedFormUrl": "https://eepurl.com/chimpbridge",
+            "SignupHostedFormUrl": HOSTED_FORM_URL,
         }
     )
+    signup_pages.api_url = stack.api_url
+    signup_pages.hosted_form_url = HOSTED_FORM_URL
+    return stack

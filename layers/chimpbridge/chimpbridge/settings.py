@@ -250,8 +250,8 @@ class SignupWorkerSettings(EnvModel):
 
     queue_url: str | None = Field(alias="SIGNUP_QUEUE_URL", default=None)
     # Records of one batch applied at once; times the event source's MaximumConcurrency this is
-    # the worker's share of Mailchimp's 10 connections per account.
-    concurrency: int = Field(alias="SIGNUP_WORKER_CONCURRENCY", default=4, ge=1, le=10)
+    # the worker's share of Mailchimp's 10 connections per account (3 x 2 = 6; an export takes 4).
+    concurrency: int = Field(alias="SIGNUP_WORKER_CONCURRENCY", default=3, ge=1, le=10)
     retry_base_seconds: int = Field(alias="SIGNUP_RETRY_BASE_DELAY_SECONDS", default=15, ge=0, le=900)
     retry_max_seconds: int = Field(alias="SIGNUP_RETRY_MAX_DELAY_SECONDS", default=900, ge=0, le=43_200)
 

@@ -6,12 +6,13 @@ The path of one signup:
 1. :mod:`~chimpbridge.logic.signup_form` reads JSON or a form post into a checked ``Signup``.
 2. :mod:`~chimpbridge.logic.signup_guard` screens out bots (they get the usual success answer).
 3. :func:`~chimpbridge.logic.signup_apply.apply_signup` upserts the member in Mailchimp.
-4. If Mailchimp cannot take it now (429, 5xx, timeout, connection error, after the client's
-   own short retry), the signup goes on the signup queue and the person hears ``queued``; the
-   signup worker applies it later with the same upsert.
+4. If it cannot be applied now, for whatever reason (429, 5xx, timeout, connection error
+   after the client's own short retry; a setting of ours Mailchimp refuses; an answer we
+   cannot read), the signup goes on the signup queue and the person hears ``queued``; the
+   signup worker applies it later with the same upsert, and its DLQ alarm calls a person.
 
-Permanent answers about the person (a fake-looking address, a forgotten one...) are raised as
-``Rejected`` with a message they can act on.
+Only answers about the person (a fake-looking address, a forgotten one, a field they filled
+in...) reach them, as ``Rejected``/``InvalidRequest`` with a message they can act on.
 """
 
 from __future__ import annotations
@@ -23,17 +24,23 @@ from chimpbridge import settings
 from chimpbridge.errors import ChimpBridgeError, ConfigurationError, InvalidRequest, Rejected, UpstreamError
 from chimpbridge.logic import signup_form, signup_guard
 from chimpbridge.logic.signup_apply import apply_signup
-from chimpbridge.models.signup import FormToken, QueuedSignup, Signup, SignupAnswer, SignupOutcome, SignupSubmission
+from chimpbridge.models.signup import FormToken, QueuedSignup, Signup, SignupAnswer, SignupResult, SignupSubmission
 from chimpbridge.observability import count, logger
 
-MESSAGES: dict[SignupOutcome, str] = {
+MESSAGES: dict[SignupResult, str] = {
     "pending": "Almost done: please confirm your subscription with the link in the email we just sent you.",
+    # Mailchimp does not send the confirmation again for a member who is pending already.
+    "already_pending": (
+        "You have already signed up: please confirm with the link in the email we sent you then "
+        "(check your spam folder if you cannot find it). We have updated your details."
+    ),
     "subscribed": "Thank you! You are now subscribed.",
     "already_subscribed": "You are already subscribed. Thank you! We have updated your details.",
     "queued": "Thank you! We have received your signup and will add you to the list in a moment.",
 }
-METRICS: dict[SignupOutcome, str] = {
+METRICS: dict[SignupResult, str] = {
     "pending": "SignupPending",
+    "already_pending": "SignupAlreadyPending",
     "subscribed": "SignupSubscribed",
     "already_subscribed": "SignupAlreadySubscribed",
     "queued": "SignupQueued",
@@ -62,10 +69,10 @@ def subscribe(submission: SignupSubmission) -> SignupAnswer:
     except InvalidRequest:
         count("SignupInvalid")
         raise
-    outcome: SignupOutcome
+    outcome: SignupResult
     try:
         field_names = {**fields.merge_field_names, "EMAIL": fields.email_field}
-        outcome = apply_signup(signup, merge_field_names=field_names)
+        outcome = apply_signup(signup, merge_field_names=field_names, tell_already_pending=True)
     except Rejected as rejection:
         logger.info("signup rejected", extra={"kind": rejection.kind, "email": signup.email})
         count("SignupRejected")
@@ -75,19 +82,19 @@ def subscribe(submission: SignupSubmission) -> SignupAnswer:
     except InvalidRequest:
         count("SignupInvalid")
         raise
-    except (UpstreamError, ConfigurationError) as failure:
-        if isinstance(failure, ConfigurationError):
-            logger.error("signup path misconfigured; queueing the signup", extra={"error": str(failure)})
-        # Whatever keeps Mailchimp from taking it now (an outage, a throttle, a key being
-        # rotated), the signup waits on the queue; the worker and its DLQ alarm take over.
-        enqueue(signup, reason=_reason(failure), request_id=submission.request_id)
+    except Exception as failure:  # noqa: BLE001 - logged with its cause below; a checked signup is never lost
+        # Whatever keeps it from Mailchimp now (an outage, a throttle, a key being rotated, a
+        # setting Mailchimp refuses, an answer we cannot read), the signup waits on the queue;
+        # the worker and its DLQ alarm take over.
+        enqueue(signup, reason=_not_applied(failure), request_id=submission.request_id)
         outcome = "queued"
     count(METRICS[outcome])
     return answer(outcome)
 
 
-def answer(outcome: SignupOutcome) -> SignupAnswer:
-    return SignupAnswer(status=outcome, message=MESSAGES[outcome])
+def answer(outcome: SignupResult) -> SignupAnswer:
+    status = "pending" if outcome == "already_pending" else outcome
+    return SignupAnswer(status=status, message=MESSAGES[outcome], result=outcome)
 
 
 def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
@@ -100,11 +107,17 @@ def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
     message = QueuedSignup(signup=signup, queued_at=datetime.now(UTC), reason=reason, request_id=request_id)
     try:
         queues.send(queue_url, message)
-    except (BotoCoreError, ClientError) as exc:
-        # Both Mailchimp and SQS failed: only now can the person be asked to try again.
-        logger.error("signup could not be queued", extra={"reason": reason, "error": type(exc).__name__})
+    except Exception as exc:
+        # Neither Mailchimp nor the queue took it: the one case where the person must be asked
+        # to try again (503; 500 for anything but SQS itself), so it is logged as loudly as we can.
+        logger.exception(
+            "signup NOT queued: Mailchimp and the signup queue both failed",
+            extra={"reason": reason, "error_type": type(exc).__name__, "email": signup.email},
+        )
         count("SignupNotQueued")
-        raise UpstreamError("sqs", None, type(exc).__name__) from exc
+        if isinstance(exc, BotoCoreError | ClientError):
+            raise UpstreamError("sqs", None, type(exc).__name__) from exc
+        raise
     logger.warning("signup queued for the worker", extra={"reason": reason, "email": signup.email})
 
 
@@ -125,7 +138,10 @@ def success_location(submission: SignupSubmission, result: SignupAnswer) -> str 
     url = settings.load(settings.SignupSettings).success_redirect_url
     if url is None or not wants_redirect(submission):
         return None
-    return _with_query(url, {"status": result.status, "message": result.message})
+    query = {"status": result.status, "message": result.message}
+    if result.result == "already_pending":
+        query["type"] = "already-pending"
+    return _with_query(url, query)
 
 
 def error_location(submission: SignupSubmission, error: ChimpBridgeError) -> str | None:
@@ -171,7 +187,25 @@ def _screen(
         return signup_guard.PERSON
 
 
-def _reason(failure: ChimpBridgeError) -> str:
+def _not_applied(failure: Exception) -> str:
+    """Log why a checked signup could not be applied now; returns the reason it is queued with."""
     if isinstance(failure, UpstreamError):
-        return f"{failure.service}-{failure.status or 'unreachable'}"
-    return "configuration"
+        reason = f"{failure.service}-{failure.status or 'unreachable'}"
+        if not failure.transient:
+            # 400 not about the person, 401, 403, 404: a setting of ours (an interest id, a
+            # marketing permission, a merge field, the key, the audience). Queued meanwhile;
+            # the worker applies it once the setting is fixed, or leaves it in the DLQ.
+            detail = getattr(failure, "detail", "")
+            logger.error(
+                "Mailchimp refused the signup over our configuration; queued until it is fixed",
+                extra={"reason": reason, "error": str(failure), "detail": detail},
+            )
+            count("SignupMisconfigured")
+        return reason
+    if isinstance(failure, ConfigurationError):
+        logger.error("signup path misconfigured; queueing the signup", extra={"error": str(failure)})
+        count("SignupMisconfigured")
+        return "configuration"
+    logger.exception("signup could not be applied; queueing it", extra={"error_type": type(failure).__name__})
+    count("SignupApplyFailed")
+    return f"error-{type(failure).__name__}"

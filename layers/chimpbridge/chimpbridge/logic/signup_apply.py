@@ -4,6 +4,8 @@
 one idempotent call (``POST /members`` fails with "Member Exists" the second time). Then:
 
 - subscribed stays subscribed (never pending again); merge fields are updated;
+- pending stays pending; Mailchimp does not send the confirmation email again, so the direct
+  path (which tells the person) first reads whether they were pending already;
 - unsubscribed becomes pending: the only legal way back, the person confirms by email;
 - a ``transactional`` contact (known from purchases, never subscribed) joins like a new one;
 - cleaned (bounced) cannot be re-added;
@@ -22,7 +24,8 @@ from chimpbridge import clients
 from chimpbridge.errors import FieldError, InvalidRequest, MailchimpApiError, Rejected
 from chimpbridge.models.signup import Signup
 
-AppliedOutcome = Literal["pending", "subscribed", "already_subscribed"]
+# "already_pending": they had signed up before and not confirmed; no new confirmation email.
+AppliedOutcome = Literal["pending", "already_pending", "subscribed", "already_subscribed"]
 # A member whose opt-in is at most this old joined with this very signup (single opt-in).
 JUST_OPTED_IN = timedelta(minutes=2)
 
@@ -42,7 +45,6 @@ COMPLIANCE = (
     "This address unsubscribed or bounced before and cannot be subscribed directly. "
     "Please sign up again through our signup form."
 )
-NOT_ACCEPTED = "Mailchimp did not accept this signup. Please check your details and try again."
 
 
 def subscriber_hash(email: str) -> str:
@@ -71,15 +73,28 @@ def upsert_body(signup: Signup) -> dict[str, Any]:
 
 
 def apply_signup(
-    signup: Signup, *, skip_merge_validation: bool = False, merge_field_names: dict[str, str] | None = None
+    signup: Signup,
+    *,
+    skip_merge_validation: bool = False,
+    merge_field_names: dict[str, str] | None = None,
+    tell_already_pending: bool = False,
 ) -> AppliedOutcome:
     """Upsert ``signup``. Raises ``Rejected``/``InvalidRequest`` for answers about the person,
-    ``MailchimpApiError`` for everything else (``.transient`` says whether to try again)."""
+    ``MailchimpApiError`` for everything else (``.transient`` says whether to try again; a
+    400 that is not about the person is about our configuration).
+
+    ``tell_already_pending`` spends one ``GET`` (with double opt-in) to tell a person still to
+    confirm an earlier signup (``already_pending``) from one who was just sent the email."""
     lists = clients.marketing().lists
     member_id = subscriber_hash(signup.email)
     started = datetime.now(UTC)
     query = {"skip_merge_validation": "true"} if skip_merge_validation else {}
     try:
+        was_pending = (
+            tell_already_pending
+            and signup.status_if_new == "pending"
+            and _current_status(lists, signup.list_id, member_id) == "pending"
+        )
         member = lists.set_list_member(signup.list_id, member_id, upsert_body(signup), **query)
         status = member.get("status")
         if status == "cleaned":
@@ -88,15 +103,28 @@ def apply_signup(
             wanted = "pending" if status == "unsubscribed" else signup.status_if_new
             member = lists.update_list_member(signup.list_id, member_id, {"status": wanted})
             status = member.get("status")
+        elif status == "pending" and signup.status_if_new == "subscribed":
+            was_pending = True  # with single opt-in a new member would be subscribed
         if signup.tags:
             _add_missing_tags(lists, signup, member_id, member)
     except MailchimpApiError as error:
         raise _about_the_person(error, merge_field_names or {}) or error from None
     if status == "pending":
-        return "pending"
+        return "already_pending" if was_pending else "pending"
     if signup.status_if_new == "subscribed" and _opted_in_since(member, started - JUST_OPTED_IN):
         return "subscribed"
     return "already_subscribed"
+
+
+def _current_status(lists: Any, list_id: str, member_id: str) -> str | None:
+    """The member's status before this signup; None for a new address."""
+    try:
+        member = lists.get_list_member(list_id, member_id, fields=["status"])
+    except MailchimpApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    return str(member.get("status")) if isinstance(member, dict) else None
 
 
 def _add_missing_tags(lists: Any, signup: Signup, member_id: str, member: dict[str, Any]) -> None:
@@ -118,8 +146,11 @@ def _opted_in_since(member: dict[str, Any], since: datetime) -> bool:
 
 
 def _about_the_person(error: MailchimpApiError, field_names: dict[str, str]) -> Rejected | InvalidRequest | None:
-    """Mailchimp's 400s that describe the person's input, as answers they can act on; None for
-    anything else (outages, our configuration), which the caller queues or retries."""
+    """Mailchimp's 400s about the person, as answers they can act on: their address, their
+    consent, a field they filled in (``field_names``: merge tag -> the name they used). None for
+    anything else: outages, and our configuration (an interest or marketing permission id, a
+    merge field the form does not collect or whose type changed), which must never be final:
+    the direct path queues the signup and the worker leaves it for a retry and the DLQ."""
     if error.status != 400:
         return None
     detail = error.detail.lower()
@@ -132,17 +163,19 @@ def _about_the_person(error: MailchimpApiError, field_names: dict[str, str]) -> 
     for matches, kind, message in known:
         if matches:
             return Rejected(kind, message)
+    email_field = field_names.get("EMAIL", "email")
     if "valid email address" in detail:
         message = "Enter a valid email address, like name@example.org."
-        return InvalidRequest("Check your email address.", [FieldError(field_names.get("EMAIL", "email"), message)])
+        return InvalidRequest("Check your email address.", [FieldError(email_field, message)])
+    persons = {"email_address": email_field, **field_names}
     field_errors = [
-        FieldError(field_names.get(str(item.get("field")), str(item.get("field") or "body")), _field_message(item))
+        FieldError(persons[str(item.get("field"))], _field_message(item))
         for item in error.errors
-        if isinstance(item, dict)
+        if isinstance(item, dict) and str(item.get("field")) in persons
     ]
     if field_errors:
         return InvalidRequest("Some fields are missing or invalid.", field_errors)
-    return Rejected("signup-not-accepted", NOT_ACCEPTED)
+    return None
 
 
 def _field_message(item: dict[str, Any]) -> str:

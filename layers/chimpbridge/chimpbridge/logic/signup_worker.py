@@ -4,13 +4,18 @@ Same upsert as the direct path (:func:`~chimpbridge.logic.signup_apply.apply_sig
 member per call: batch subscribe (``POST /lists/{id}``) has no ``status_if_new`` and would
 turn a subscribed person into a pending one (measured and decided in docs/benchmarks.md).
 
-- Applied, or answered for good about the person (fake-looking address, forgotten, cleaned):
-  done. The person can no longer be told, so it is logged and counted, not retried.
-- Anything that can pass (429, 5xx, timeouts, a key being rotated): raised, so the record
-  stays on the queue; :func:`chimpbridge.batch.consume` hides it for a growing delay, and after the queue's
-  maxReceiveCount it lands in the DLQ, whose alarm calls a person.
-- Once one record of a batch has failed that way, the records not started yet are not sent at
-  all (they would only wait out their own retries against an outage) and go back likewise.
+- Applied, or answered for good about the person's address or consent (fake-looking,
+  forgotten, cleaned, compliance state, too many signups, invalid): done. The person can no
+  longer be told, so it is logged and counted, not retried.
+- Anything else is raised, so the record stays on the queue; :func:`chimpbridge.batch.consume`
+  hides it for a growing delay, and after the queue's maxReceiveCount it lands in the DLQ,
+  whose alarm calls a person. That covers what can pass (429, 5xx, timeouts, a key being
+  rotated) and our configuration (a 400 over an interest or marketing permission id, a merge
+  field whose type changed): fixed settings let a retry or a DLQ re-drive apply it.
+- Once Mailchimp is down for one record of a batch (no answer, or a 5xx after the client's
+  retries), the records not started yet are not sent at all (they would only wait out their
+  own retries against an outage) and go back likewise. A 429 is not an outage: under the
+  shared connection cap every record still gets its own try, so no receive is spent untried.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from chimpbridge.errors import ConfigurationError, InvalidRequest, Rejected, UpstreamError
+from chimpbridge.errors import InvalidRequest, Rejected, UpstreamError
 from chimpbridge.logic.signup_apply import apply_signup
 from chimpbridge.models.signup import QueuedSignup
 from chimpbridge.observability import count, logger
 
 
 class BatchOutage:
-    """Whether Mailchimp failed a record of the batch being processed (records run on threads)."""
+    """Whether Mailchimp was down for a record of the batch being processed (records run on threads)."""
 
     def __init__(self) -> None:
         self._failed = threading.Event()
@@ -54,13 +59,20 @@ def apply_queued(queued: QueuedSignup) -> str:
     signup = queued.signup
     waited = (datetime.now(UTC) - queued.queued_at).total_seconds()
     if outage.happened:
-        raise UpstreamError("mailchimp", None, "not tried: Mailchimp failed another record of this batch")
+        raise UpstreamError("mailchimp", None, "not tried: Mailchimp is down for another record of this batch")
     try:
         # The person is gone: a required merge field they did not fill cannot be asked for any
         # more, and having them on the list beats dropping their signup.
         outcome = apply_signup(signup, skip_merge_validation=True)
-    except (UpstreamError, ConfigurationError):
-        outage.record()
+    except UpstreamError as failure:
+        if failure.status is None or failure.status >= 500:
+            outage.record()
+        elif not failure.transient:
+            logger.error(
+                "queued signup refused by Mailchimp over our configuration; kept for a retry or the DLQ",
+                extra={"error": str(failure), "detail": getattr(failure, "detail", ""), "email": signup.email},
+            )
+            count("QueuedSignupMisconfigured")
         raise
     except (Rejected, InvalidRequest) as final:
         kind = final.kind if isinstance(final, Rejected) else "invalid-request"

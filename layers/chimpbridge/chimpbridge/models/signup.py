@@ -45,6 +45,9 @@ class QueuedSignup(BaseModel):
 
 # ---------------------------------------------------------------- POST /subscribe
 SignupOutcome = Literal["pending", "subscribed", "already_subscribed", "queued"]
+# One step finer than the status people see: "already_pending" answers "pending" (they signed
+# up before and have not confirmed; Mailchimp sends no new confirmation email).
+SignupResult = Literal["pending", "already_pending", "subscribed", "already_subscribed", "queued"]
 
 
 class SignupAnswer(BaseModel):
@@ -52,6 +55,8 @@ class SignupAnswer(BaseModel):
 
     status: SignupOutcome
     message: str
+    # For redirects and metrics; not part of the JSON answer.
+    result: SignupResult | None = Field(default=None, exclude=True)
 
 
 class FormToken(BaseModel):

@@ -49,6 +49,7 @@ import requests
 
 from bench.bench_sandbox import cpu_seconds, free_port, start_sandbox
 from sandbox.mailchimp import MARKETING_API_KEY
+from sandbox.stack.resources import create_from_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "export.json"
@@ -203,18 +204,14 @@ class Bench:
         self.moto_url = moto_url
         self.control = requests.Session()
         aws = {"endpoint_url": moto_url, "region_name": REGION}
-        self.bucket = f"bench-exports-{uuid.uuid4().hex[:8]}"
-        self.table = f"bench-state-{uuid.uuid4().hex[:8]}"
-        boto3.client("s3", **aws).create_bucket(Bucket=self.bucket)
-        boto3.client("dynamodb", **aws).create_table(
-            TableName=self.table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
+        # The export's table and bucket exactly as template.yaml declares them.
+        created = create_from_template(
+            REPO_ROOT / "template.yaml",
+            moto_url,
+            ["StateTable", "ExportBucket"],
+            stack_name=f"bench-{uuid.uuid4().hex[:8]}",
         )
+        self.table, self.bucket = created["StateTable"].name, created["ExportBucket"].name
         self.secret_arn = boto3.client("secretsmanager", **aws).create_secret(
             Name=f"bench/{uuid.uuid4()}", SecretString=json.dumps({"api_key": MARKETING_API_KEY})
         )["ARN"]

@@ -70,6 +70,11 @@ class SandboxClient:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
+    def options(self, **settings: str) -> dict[str, str]:
+        """Change how the sandbox reads requests (``since_last_changed="exclusive"``); reset()
+        restores the defaults."""
+        return dict(self._call("PUT", "/options", settings))
+
     def set_keys(
         self,
         marketing: list[str] | None = None,

@@ -43,6 +43,8 @@ class ControlApi:
             ("POST", "/reset"): self._reset,
             ("GET", "/keys"): self._keys,
             ("PUT", "/keys"): self._set_keys,
+            ("GET", "/options"): self._options,
+            ("PUT", "/options"): self._set_options,
         }
         handler = handlers.get(route)
         try:
@@ -138,6 +140,26 @@ class ControlApi:
         self.state.reset()
         self.traffic.reset()
         return {"reset": True}
+
+    def _options(self, request: Request) -> dict[str, str]:
+        with self.state.lock:
+            inclusive = self.state.since_last_changed_inclusive
+        return {"since_last_changed": "inclusive" if inclusive else "exclusive"}
+
+    def _set_options(self, request: Request) -> dict[str, str]:
+        """How the member list reads its filters: ``{"since_last_changed": "exclusive"}`` makes
+        ``since_last_changed`` mean "changed after", as Mailchimp's reference words it."""
+        body = self._body(request)
+        unknown = set(body) - {"since_last_changed"}
+        if unknown:
+            raise ControlError(400, f"unknown options {sorted(unknown)}; use ['since_last_changed']")
+        if "since_last_changed" in body:
+            value = body["since_last_changed"]
+            if value not in ("inclusive", "exclusive"):
+                raise ControlError(400, "since_last_changed must be 'inclusive' or 'exclusive'")
+            with self.state.lock:
+                self.state.since_last_changed_inclusive = value == "inclusive"
+        return self._options(request)
 
     def _keys(self, request: Request) -> dict[str, list[str]]:
         with self.state.lock:

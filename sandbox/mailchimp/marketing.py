@@ -199,7 +199,9 @@ class MarketingApi:
 
     # -- members ---------------------------------------------------------------------------
     def _members(self, request: Request, list_id: str) -> Response:
-        page = member_api.member_page(self._audience(list_id), request.query)
+        page = member_api.member_page(
+            self._audience(list_id), request.query, since_inclusive=self.state.since_last_changed_inclusive
+        )
         return Response(status=200, body=page.encode())
 
     def _create_member(self, request: Request, list_id: str) -> dict[str, Any]:

@@ -260,7 +260,7 @@ def int_parameter(query: Mapping[str, str], name: str, default: int, maximum: in
     return value
 
 
-def member_query(query: Mapping[str, str]) -> MemberQuery:
+def member_query(query: Mapping[str, str], *, since_inclusive: bool = True) -> MemberQuery:
     status = query.get("status") or None
     if status is not None and status not in STATUS_CODES:
         raise invalid_field("status", f"Value must be one of: {', '.join(STATUS_CODES)}")
@@ -275,6 +275,7 @@ def member_query(query: Mapping[str, str]) -> MemberQuery:
     return MemberQuery(
         status=STATUS_CODES[status] if status else None,
         since_last_changed=parse_timestamp(since, "since_last_changed") if since else None,
+        since_inclusive=since_inclusive or not since,
         before_last_changed=parse_timestamp(before, "before_last_changed") if before else None,
         unique_email_id=query.get("unique_email_id") or None,
         sort_field=sort_field,
@@ -282,12 +283,12 @@ def member_query(query: Mapping[str, str]) -> MemberQuery:
     )
 
 
-def member_page(audience: Audience, query: Mapping[str, str]) -> str:
+def member_page(audience: Audience, query: Mapping[str, str], *, since_inclusive: bool = True) -> str:
     """GET /lists/{id}/members as JSON text. Without a projection the page is stitched from
     each member's serialised JSON, which is what makes large exports cheap."""
     count = int_parameter(query, "count", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     offset = int_parameter(query, "offset", 0)
-    slots = audience.members.select(member_query(query))
+    slots = audience.members.select(member_query(query, since_inclusive=since_inclusive))
     page = slots[offset : offset + count]
     links = [
         {"rel": "self", "href": f"{audience.base_url}/3.0/lists/{audience.id}/members", "method": "GET"},

@@ -32,12 +32,13 @@ _MAX_CACHED_VIEWS = 8
 @dataclass(frozen=True, slots=True)
 class MemberQuery:
     """The filters and order of GET /lists/{id}/members. Timestamps are epoch seconds;
-    ``since_last_changed`` is inclusive and ``before_last_changed`` exclusive, so the two
-    split an audience without overlap or gap."""
+    ``since_last_changed`` is inclusive (exclusive with ``since_inclusive`` False, as Mailchimp's
+    reference words it) and ``before_last_changed`` exclusive."""
 
     status: int | None = None
     since_last_changed: int | None = None
     before_last_changed: int | None = None
+    since_inclusive: bool = True
     unique_email_id: str | None = None
     sort_field: str | None = None
     descending: bool = False
@@ -175,7 +176,7 @@ class MemberTable:
             slots = [slot for slot in self.order if codes[slot] == wanted]
         changed = self.last_changed
         if query.since_last_changed is not None:
-            since = query.since_last_changed
+            since = query.since_last_changed if query.since_inclusive else query.since_last_changed + 1
             slots = [slot for slot in slots if changed[slot] >= since]
         if query.before_last_changed is not None:
             before = query.before_last_changed

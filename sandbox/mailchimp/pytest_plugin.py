@@ -3,7 +3,7 @@
 * ``sandbox_server``: session-scoped, in-process sandbox on a free loopback port.
 * ``sandbox``: per test; resets the sandbox and yields a ``SandboxClient`` with ``.url``,
   ``.marketing_url``, ``.transactional_url``, ``.outbox()``, ``.stats()``, ``.faults(**kw)``,
-  ``.seed(list_id, count)``, ``.reset()``, ``.set_keys(...)`` and SDK factories.
+  ``.seed(list_id, count)``, ``.reset()``, ``.set_keys(...)``, ``.options(...)`` and SDK factories.
 """
 
 from __future__ import annotations

@@ -44,6 +44,9 @@ class SandboxState:
         self.verified_domains = set(VERIFIED_SENDING_DOMAINS)
         self.rng = random.Random()
         self._next_web_id = 100_001
+        # How ``since_last_changed`` bounds the member list: Mailchimp's reference says "changed
+        # after" (exclusive); the sandbox includes the second itself unless told otherwise.
+        self.since_last_changed_inclusive = True
         self.reset()
 
     def reset(self) -> None:
@@ -54,6 +57,7 @@ class SandboxState:
             self.rejects.clear()
             self.outbox.clear()
             self.keys = default_keys()
+            self.since_last_changed_inclusive = True
 
     def add_audience(self, list_id: str, name: str) -> Audience:
         with self.lock:

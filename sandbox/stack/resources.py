@@ -14,14 +14,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sandbox.stack.intrinsics import IntrinsicResolver, PseudoParameters
-from sandbox.stack.local_config import TESTING_CREDENTIAL
+from sandbox.stack.intrinsics import IntrinsicResolver, PseudoParameters, resolve_parameters
+from sandbox.stack.local_config import TESTING_CREDENTIAL, local_parameter_values
 from sandbox.stack.template import IMPLICIT_REST_API_ID, SamTemplate
 
 LOG = logging.getLogger(__name__)
@@ -219,19 +220,32 @@ class LocalResources:
         return list(TopologicalSorter(graph).static_order())
 
     def ensure_created(self, secret_seeds: Mapping[str, Callable[[], dict[str, Any]]]) -> None:
+        self.ensure(self.creatable_ids(), secret_seeds)
+        for logical_id, resource in self.template.resources.items():
+            why = NOT_EMULATED.get(str(resource.get("Type")))
+            if why:
+                self.notes.append(f"{logical_id}: {why}")
+
+    def ensure(
+        self, logical_ids: Iterable[str], secret_seeds: Mapping[str, Callable[[], dict[str, Any]]] | None = None
+    ) -> None:
+        """Create the named resources (in creation order); each must be one moto holds."""
+        wanted = set(logical_ids)
+        creatable = self.creatable_ids()
+        unknown = wanted - set(creatable)
+        if unknown:
+            raise KeyError(f"not resources this template creates on moto: {', '.join(sorted(unknown))}")
+        seeds = secret_seeds or {}
         creators: dict[str, Callable[[str], None]] = {
             QUEUE: self._ensure_queue,
             TABLE: self._ensure_table,
             SIMPLE_TABLE: self._ensure_simple_table,
             BUCKET: self._ensure_bucket,
-            SECRET: lambda logical_id: self._ensure_secret(logical_id, secret_seeds.get(logical_id)),
+            SECRET: lambda logical_id: self._ensure_secret(logical_id, seeds.get(logical_id)),
         }
-        for logical_id in self.creatable_ids():
-            creators[self.template.resources[logical_id]["Type"]](logical_id)
-        for logical_id, resource in self.template.resources.items():
-            why = NOT_EMULATED.get(str(resource.get("Type")))
-            if why:
-                self.notes.append(f"{logical_id}: {why}")
+        for logical_id in creatable:
+            if logical_id in wanted:
+                creators[self.template.resources[logical_id]["Type"]](logical_id)
 
     def client(self, service: str) -> Any:
         session: Any = boto3.session.Session()  # Any: the stubs type client() per literal service name
@@ -326,12 +340,17 @@ class LocalResources:
             )
 
     def _ensure_bucket(self, logical_id: str) -> None:
+        name = self.physical(logical_id).name
         s3 = self.client("s3")
         try:
-            s3.create_bucket(Bucket=self.physical(logical_id).name)
+            s3.create_bucket(Bucket=name)
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+        # Versioning changes what a delete does (a delete marker unless the version is named).
+        versioning = self._properties(logical_id).get("VersioningConfiguration") or {}
+        if versioning.get("Status") in ("Enabled", "Suspended"):
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning["Status"]})
 
     def _ensure_secret(self, logical_id: str, seed: Callable[[], dict[str, Any]] | None) -> None:
         properties = self._properties(logical_id)
@@ -361,3 +380,18 @@ class LocalResources:
     def all_physical(self, logical_ids: Iterable[str] | None = None) -> dict[str, PhysicalResource]:
         ids = logical_ids if logical_ids is not None else self.template.resources.keys()
         return {logical_id: self.physical(logical_id) for logical_id in ids}
+
+
+def create_from_template(
+    template_path: Path, moto_url: str, logical_ids: Iterable[str], *, stack_name: str
+) -> dict[str, PhysicalResource]:
+    """Some of a template's resources, created on moto exactly as the local stack creates them,
+    named after ``stack_name`` (tests and benchmarks pass a unique one): a table or bucket made
+    this way cannot drift from the template."""
+    template = SamTemplate.load(template_path)
+    declared = template.document.get("Parameters") or {}
+    parameters = resolve_parameters(template.document, local_parameter_values(declared))
+    resources = LocalResources(template, PseudoParameters(stack_name=stack_name), parameters, moto_url)
+    ids = list(logical_ids)
+    resources.ensure(ids)
+    return resources.all_physical(ids)

@@ -7,13 +7,11 @@ import gzip
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Iterator
-
-import pytest
 
 from sandbox.mailchimp.client import SandboxClient
-from sandbox.mailchimp.server import SandboxServer
 from tests.support.export import (
+    AUDIENCE_SIZE,
+    EMAIL_AND_STATUS,
     ExportWorld,
     change_members,
     job,
@@ -22,31 +20,7 @@ from tests.support.export import (
     wait_for_next_second,
 )
 
-AUDIENCE_SIZE = 25_000
 CHANGED = 300
-EMAIL_AND_STATUS = ["members.email_address", "members.status", "total_items"]
-
-
-@pytest.fixture(scope="module")
-def mailchimp() -> Iterator[SandboxClient]:
-    """A sandbox of this module's own: nobody else resets it or injects faults into it."""
-    with SandboxServer(host="127.0.0.1", port=0) as server:
-        client = SandboxClient(server.url)
-        yield client
-        client.close()
-
-
-@pytest.fixture
-def world(aws_env: str, mailchimp: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> ExportWorld:
-    return ExportWorld(aws_env, mailchimp, monkeypatch)
-
-
-@pytest.fixture
-def audience(mailchimp: SandboxClient) -> str:
-    """A fresh audience of 25,000 generated members in mixed statuses."""
-    list_id = new_list_id()
-    mailchimp.seed(list_id, AUDIENCE_SIZE)
-    return list_id
 
 
 def test_full_csv_export_holds_every_member_with_their_status(world: ExportWorld, audience: str) -> None:

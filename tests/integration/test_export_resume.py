@@ -5,42 +5,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
 from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted
-from sandbox.mailchimp.client import SandboxClient
-from sandbox.mailchimp.server import SandboxServer
-from tests.support.export import ExportWorld, job, new_list_id, sandbox_members
-
-AUDIENCE_SIZE = 25_000
-EMAIL_AND_STATUS = ["members.email_address", "members.status", "total_items"]
-
-
-@pytest.fixture(scope="module")
-def mailchimp() -> Iterator[SandboxClient]:
-    with SandboxServer(host="127.0.0.1", port=0) as server:
-        client = SandboxClient(server.url)
-        yield client
-        client.faults()
-        client.close()
-
-
-@pytest.fixture
-def world(aws_env: str, mailchimp: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[ExportWorld]:
-    yield ExportWorld(aws_env, mailchimp, monkeypatch)
-    mailchimp.faults()
-    mailchimp.set_keys(marketing=[mailchimp.marketing_api_key])
-
-
-@pytest.fixture
-def audience(mailchimp: SandboxClient) -> str:
-    list_id = new_list_id()
-    mailchimp.seed(list_id, AUDIENCE_SIZE)
-    return list_id
+from tests.support.export import AUDIENCE_SIZE, EMAIL_AND_STATUS, ExportWorld, job, sandbox_members
 
 
 def started(world: ExportWorld, export_job: dict[str, object], pages: int = 3) -> dict[str, object]:
@@ -187,10 +157,9 @@ def test_a_busy_run_exports_after_the_first_one_finishes(world: ExportWorld, aud
 
 
 def test_a_run_whose_owner_died_is_taken_over_after_its_lease(world: ExportWorld, audience: str) -> None:
-    # Given a run halfway whose invocations stopped coming (its lease is 1 second)
-    world.configure(EXPORT_LOCK_LEASE_SECONDS="1")
+    # Given a run halfway whose invocations stopped coming long enough for its lease to run out
     started(world, job(audience, mode="full", scheduled_time="2025-01-06T02:00:00Z"))
-    time.sleep(2.1)
+    world.expire_lease(audience)
 
     # When another run of the stream starts after the lease ran out
     result, _ = world.run(job(audience, mode="full", scheduled_time="2025-01-06T03:00:00Z"))

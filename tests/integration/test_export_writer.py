@@ -13,10 +13,20 @@ import boto3
 import pytest
 
 from chimpbridge.dal import aws as dal_aws
-from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter, abort_upload, create_upload
+from chimpbridge.logic.export_writer import (
+    MIB,
+    CompletedObject,
+    MultipartGzipWriter,
+    UploadLost,
+    abort_upload,
+    complete_upload,
+    create_upload,
+)
 from tests.support.aws import REGION
+from tests.support.aws_faults import AwsFaults, s3_error
 
 PART_SIZE = 5 * MIB
+NO_SUCH_UPLOAD = s3_error(404, "NoSuchUpload", "The specified upload does not exist.")
 
 
 @pytest.fixture
@@ -31,6 +41,12 @@ def s3(aws_env: str):  # type: ignore[no-untyped-def]
     return boto3.client("s3", endpoint_url=aws_env, region_name=REGION)
 
 
+def finish(writer: MultipartGzipWriter) -> CompletedObject:
+    """Seal the stream and complete its upload, as the export does once it has checkpointed."""
+    writer.seal()
+    return complete_upload(writer.bucket, writer.key, writer.state, run_id="test", sha256=writer.sha256)
+
+
 def chunks() -> list[bytes]:
     """12 MiB that gzip cannot shrink (so parts fill up), in pieces the size of a page of lines."""
     return [os.urandom(256 * 1024) for _ in range(48)]
@@ -38,7 +54,7 @@ def chunks() -> list[bytes]:
 
 def test_a_large_stream_becomes_one_gzip_object_of_several_parts(aws_env: str, bucket: str) -> None:
     # Given a writer fed 12 MiB, cutting a part whenever one is due
-    state = create_upload(bucket, "x/one.gz", content_type="application/gzip", metadata={})
+    state = create_upload(bucket, "x/one.gz", run_id="test", content_type="application/gzip", metadata={})
     writer = MultipartGzipWriter.open(bucket, "x/one.gz", state, PART_SIZE)
     data = chunks()
     for chunk in data:
@@ -47,7 +63,7 @@ def test_a_large_stream_becomes_one_gzip_object_of_several_parts(aws_env: str, b
             writer.cut_part()
 
     # When it finishes
-    completed = writer.finish()
+    completed = finish(writer)
 
     # Then the object is one gzip file holding exactly the input, in parts of >= 5 MiB but the last
     body = s3(aws_env).get_object(Bucket=bucket, Key="x/one.gz")["Body"].read()
@@ -60,7 +76,7 @@ def test_a_large_stream_becomes_one_gzip_object_of_several_parts(aws_env: str, b
 def test_a_stream_suspended_across_invocations_is_the_same_gzip_file(aws_env: str, bucket: str) -> None:
     # Given a stream written by five "invocations", each suspending (tail parked) and the next
     # one reopening it from the saved state
-    state = create_upload(bucket, "x/resumed.gz", content_type="application/gzip", metadata={})
+    state = create_upload(bucket, "x/resumed.gz", run_id="test", content_type="application/gzip", metadata={})
     data = chunks()
     for invocation, start in enumerate(range(0, len(data), 10)):
         writer = MultipartGzipWriter.open(bucket, "x/resumed.gz", state, PART_SIZE)
@@ -73,7 +89,7 @@ def test_a_stream_suspended_across_invocations_is_the_same_gzip_file(aws_env: st
             state = writer.state
 
     # When the last invocation finishes it
-    completed = writer.finish()
+    completed = finish(writer)
 
     # Then it is one valid gzip file of exactly the input, and its SHA-256 (read back) is right
     body = s3(aws_env).get_object(Bucket=bucket, Key="x/resumed.gz")["Body"].read()
@@ -84,15 +100,15 @@ def test_a_stream_suspended_across_invocations_is_the_same_gzip_file(aws_env: st
 
 
 def test_an_empty_stream_is_a_valid_empty_gzip_file(aws_env: str, bucket: str) -> None:
-    state = create_upload(bucket, "x/empty.gz", content_type="application/gzip", metadata={})
-    MultipartGzipWriter.open(bucket, "x/empty.gz", state, PART_SIZE).finish()
+    state = create_upload(bucket, "x/empty.gz", run_id="test", content_type="application/gzip", metadata={})
+    finish(MultipartGzipWriter.open(bucket, "x/empty.gz", state, PART_SIZE))
     body = s3(aws_env).get_object(Bucket=bucket, Key="x/empty.gz")["Body"].read()
     assert gzip.decompress(body) == b""
 
 
 def test_an_aborted_upload_leaves_nothing(aws_env: str, bucket: str) -> None:
     # Given a stream with a part uploaded
-    state = create_upload(bucket, "x/aborted.gz", content_type="application/gzip", metadata={})
+    state = create_upload(bucket, "x/aborted.gz", run_id="test", content_type="application/gzip", metadata={})
     writer = MultipartGzipWriter.open(bucket, "x/aborted.gz", state, PART_SIZE)
     for chunk in chunks()[:24]:
         writer.write(chunk)
@@ -105,3 +121,28 @@ def test_an_aborted_upload_leaves_nothing(aws_env: str, bucket: str) -> None:
     client = s3(aws_env)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_completion_s3_has_forgotten_is_proven_by_the_object_of_the_run(
+    aws_env: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stream completed once, and S3 then answering its completion with NoSuchUpload
+    state = create_upload(bucket, "x/twice.gz", run_id="run-1", content_type="application/gzip", metadata={})
+    writer = MultipartGzipWriter.open(bucket, "x/twice.gz", state, PART_SIZE)
+    writer.write(b"members\n")
+    writer.seal()
+    first = complete_upload(bucket, "x/twice.gz", writer.state, run_id="run-1", sha256=None)
+    with AwsFaults(aws_env) as faults:
+        faults.fail("CompleteMultipartUpload", NO_SUCH_UPLOAD, times=2)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", faults.url)
+        dal_aws.clear()
+
+        # When it is completed again, as a retry after a death does
+        again = complete_upload(bucket, "x/twice.gz", writer.state, run_id="run-1", sha256=None)
+
+        # Then the object of that run is found; another run's object would not do
+        with pytest.raises(UploadLost):
+            complete_upload(bucket, "x/twice.gz", writer.state, run_id="run-2", sha256=None)
+    dal_aws.clear()
+    assert (again.bytes, again.sha256) == (first.bytes, first.sha256)
+    assert faults.failed == ["CompleteMultipartUpload"] * 2

@@ -186,6 +186,25 @@ def test_since_last_changed_returns_only_members_changed_at_or_after_the_waterma
     assert older["total_items"] == 500
 
 
+def test_an_exclusive_since_last_changed_leaves_out_the_second_itself(
+    sandbox: SandboxClient, marketing: mailchimp_marketing.Client, unique_email: Callable[[str], str]
+) -> None:
+    # Given a member changed at the watermark, and the sandbox reading since_last_changed as
+    # Mailchimp's reference words it ("changed after")
+    email = unique_email("at-watermark")
+    watermark = upsert(marketing, email, status_if_new="subscribed")["last_changed"]
+    options = sandbox.options(since_last_changed="exclusive")
+
+    # When
+    page = marketing.lists.get_list_members_info(DEFAULT_LIST_ID, since_last_changed=watermark, count=1000)
+    sandbox.reset()
+
+    # Then the member changed in that very second is not listed; reset restores "inclusive"
+    assert options == {"since_last_changed": "exclusive"}
+    assert page["total_items"] == 0
+    assert requests.get(f"{sandbox.url}/_sandbox/options", timeout=5).json() == {"since_last_changed": "inclusive"}
+
+
 @pytest.mark.parametrize(("sort_dir", "descending"), [("ASC", False), ("DESC", True)])
 def test_sort_field_last_changed_orders_members(
     sandbox: SandboxClient, marketing: mailchimp_marketing.Client, sort_dir: str, descending: bool

@@ -1,6 +1,7 @@
-"""The audience export's world for tests: an export bucket and state table on moto (unique per
-test), the function pointed at them and at a Mailchimp sandbox, and a driver that does what
-the state machine does (call the function with the job until it says done).
+"""The audience export's world for tests: the template's export bucket and state table on moto
+(created from template.yaml under a stack name unique per test), the function pointed at them
+and at a Mailchimp sandbox, and a driver that does what the state machine does (call the
+function with the job until it says done).
 
 Readers turn what landed in S3 back into rows, so tests compare it with the sandbox as the
 official SDK sees it.
@@ -23,10 +24,14 @@ import pytest
 
 from chimpbridge.dal import aws as dal_aws
 from sandbox.mailchimp.client import SandboxClient
+from sandbox.stack.env_file import REPO_ROOT
+from sandbox.stack.resources import create_from_template
 from tests.support.aws import REGION, forget_caches
 from tests.support.functions import LambdaContext, load_function
 
 EXPORT_TIMEOUT_SECONDS = 900.0
+AUDIENCE_SIZE = 25_000
+EMAIL_AND_STATUS = ["members.email_address", "members.status", "total_items"]
 
 
 def new_list_id() -> str:
@@ -44,24 +49,20 @@ class ExportWorld:
     moto_url: str
     sandbox: SandboxClient
     monkeypatch: pytest.MonkeyPatch
-    bucket: str = field(default_factory=lambda: f"exports-{uuid.uuid4().hex[:12]}")
-    table: str = field(default_factory=lambda: f"state-{uuid.uuid4().hex[:12]}")
+    bucket: str = field(init=False)
+    table: str = field(init=False)
     function: Any = None
 
     def __post_init__(self) -> None:
         self.s3 = boto3.client("s3", endpoint_url=self.moto_url, region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", endpoint_url=self.moto_url, region_name=REGION)
-        self.s3.create_bucket(Bucket=self.bucket)
-        self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
-        self.dynamodb.create_table(
-            TableName=self.table,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
+        created = create_from_template(
+            REPO_ROOT / "template.yaml",
+            self.moto_url,
+            ["StateTable", "ExportBucket"],
+            stack_name=f"export-{uuid.uuid4().hex[:10]}",
         )
+        self.table, self.bucket = created["StateTable"].name, created["ExportBucket"].name
         secrets = boto3.client("secretsmanager", endpoint_url=self.moto_url, region_name=REGION)
         arn = secrets.create_secret(
             Name=f"test/{uuid.uuid4()}", SecretString=json.dumps({"api_key": self.sandbox.marketing_api_key})
@@ -131,6 +132,27 @@ class ExportWorld:
     def state_items(self, list_id: str) -> dict[str, dict[str, Any]]:
         items = self.dynamodb.scan(TableName=self.table)["Items"]
         return {item["sk"]["S"]: item for item in items if item["pk"]["S"].startswith(f"export#{list_id}#")}
+
+    def checkpoint(self, list_id: str) -> dict[str, Any]:
+        return dict(json.loads(self.state_items(list_id)["checkpoint"]["data"]["S"]))
+
+    def lease_left(self, list_id: str) -> float:
+        """Seconds the stream's lock lease still runs."""
+        return int(self.state_items(list_id)["lock"]["lease_until"]["N"]) - time.time()
+
+    def expire_lease(self, list_id: str) -> None:
+        """What a lease looks like once its owner stopped renewing it long enough ago."""
+        lock = self.state_items(list_id)["lock"]
+        lock["lease_until"] = {"N": str(int(time.time()) - 1)}
+        self.dynamodb.put_item(TableName=self.table, Item=lock)
+
+    def move_watermark(self, list_id: str, watermark: int) -> None:
+        """Another run of the stream committed meanwhile (what only a lost lock allows)."""
+        (pk,) = {item["pk"]["S"] for item in self.state_items(list_id).values()}
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={"pk": {"S": pk}, "sk": {"S": "watermark"}, "watermark": {"N": str(watermark)}},
+        )
 
 
 def job(list_id: str, **fields: Any) -> dict[str, Any]:

@@ -30,10 +30,13 @@ class Member:
 @dataclass
 class FakeAudience:
     """Mailchimp's GET /lists/{id}/members, in memory. ``on_request[n]`` runs just before the
-    n-th request (1-based) is answered, to change members mid-export."""
+    n-th request (1-based) is answered, to change members mid-export. ``since_exclusive`` and
+    ``before_inclusive`` read the bounds the other way than the sandbox does."""
 
     members: list[Member]
     on_request: dict[int, Callable[[FakeAudience], None]] = field(default_factory=dict)
+    since_exclusive: bool = False
+    before_inclusive: bool = False
     requests: list[PageRequest] = field(default_factory=list)
     clock: int = BEFORE
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,11 +53,13 @@ class FakeAudience:
             if hook is not None:
                 hook(self)
             order = {member.id: index for index, member in enumerate(self.members)}
+            since = None if request.since is None else request.since + self.since_exclusive
+            before = request.before + self.before_inclusive
             selected = [
                 member
                 for member in self.members
-                if (request.since is None or member.last_changed >= request.since)
-                and member.last_changed < request.before
+                if (since is None or member.last_changed >= since)
+                and member.last_changed < before
                 and (request.status is None or member.status == request.status)
             ]
             selected.sort(key=lambda member: (member.last_changed, order[member.id]))
@@ -188,6 +193,36 @@ def test_a_read_stopped_by_its_budget_continues_from_where_it_stopped() -> None:
     # Then together they read every member exactly once
     assert Counter(first + rest) == Counter(member.id for member in source.members)
     assert next_pager.finished
+
+
+@pytest.mark.parametrize("since_exclusive", [False, True], ids=["since-at-or-after", "since-after"])
+def test_a_resumed_read_misses_no_one_whichever_way_mailchimp_reads_since(since_exclusive: bool) -> None:
+    # Given 1,000 members, many sharing a second, and Mailchimp reading since_last_changed as
+    # "at or after" or as "after" (its reference's wording)
+    source = audience(1000, spread=400)
+    source.since_exclusive = since_exclusive
+
+    # When a read stops after 3 pages and the next one starts where it stopped
+    first, pager = read(source, pages=3)
+    rest, _ = read(source, since=pager.resume_since)
+
+    # Then together they read every member exactly once
+    assert Counter(first + rest) == Counter(member.id for member in source.members)
+
+
+def test_members_changed_at_the_window_end_are_left_out_even_if_mailchimp_includes_them() -> None:
+    # Given members changed exactly at the window's end, and Mailchimp reading before_last_changed
+    # as "at or before"
+    source = audience(300)
+    for member in source.members[::10]:
+        member.last_changed = BEFORE
+    source.before_inclusive = True
+
+    # When the window is read
+    ids, _ = read(source)
+
+    # Then they are not in it (the next run, starting there, reads them)
+    assert sorted(ids) == sorted(member.id for member in source.members if member.last_changed < BEFORE)
 
 
 def test_an_empty_window_is_finished_at_once() -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from chimpbridge import settings
+from chimpbridge.logic.export import LAMBDA_MAX_SECONDS, lock_lease_seconds
 from chimpbridge.models.export import ExportJob
 from sandbox.stack.cfn_yaml import load_template
 from sandbox.stack.env_file import REPO_ROOT
@@ -74,3 +76,35 @@ def test_anything_else_aborts_the_run_then_fails_the_execution() -> None:
     assert "'action': 'abort'" in states["Abort"]["Arguments"]["Payload"]
     assert states[states["Abort"]["Next"]]["Type"] == "Fail"
     assert states[states["Abort"]["Catch"][0]["Next"]]["Type"] == "Fail"
+
+
+def deployed_value(value: Any) -> str:
+    """An environment value as deployed with default parameters (resource names are placeholders)."""
+    if isinstance(value, dict) and value.get("Ref") in TEMPLATE["Parameters"]:
+        return str(TEMPLATE["Parameters"][value["Ref"]]["Default"])
+    return value if isinstance(value, str) else "a-resource-name"
+
+
+def longest_wait_seconds(rule: dict[str, Any]) -> float:
+    """The longest a Retry rule waits before its last attempt (JitterStrategy only shortens it)."""
+    wait = rule.get("IntervalSeconds", 1) * rule.get("BackoffRate", 2.0) ** (rule.get("MaxAttempts", 3) - 1)
+    return float(min(wait, rule.get("MaxDelaySeconds", wait)))
+
+
+def test_a_runs_lock_lease_covers_the_function_timeout_and_the_longest_retry_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the function as the template configures it, and the state machine's Retry rules
+    function = TEMPLATE["Resources"]["AudienceExportFunction"]["Properties"]
+    for name, value in function["Environment"]["Variables"].items():
+        monkeypatch.setenv(name, deployed_value(value))
+    settings.clear()
+    longest_wait = max(longest_wait_seconds(rule) for rule in DEFINITION["States"]["Export"]["Retry"])
+
+    # When a lock is taken outside an invocation (no deadline known: Lambda's longest)
+    lease = lock_lease_seconds(settings.load(settings.ExportSettings))
+    settings.clear()
+
+    # Then it outlives an invocation as long as the template allows plus the longest wait
+    assert function["Timeout"] <= LAMBDA_MAX_SECONDS
+    assert lease > function["Timeout"] + longest_wait

@@ -273,5 +273,7 @@ class ExportSettings(EnvModel):
     # A run exports members changed before (its start - this): covers clock skew between
     # Lambda and Mailchimp, so a change stamped during the run can never fall inside the run.
     settle_seconds: int = Field(alias="EXPORT_SETTLE_SECONDS", default=10, ge=0, le=3600)
-    # How long a run's lock holds without being renewed: longer than one invocation can live.
-    lock_lease_seconds: int = Field(alias="EXPORT_LOCK_LEASE_SECONDS", default=1020, ge=1)
+    # The longest the state machine waits before calling the function again (the largest wait
+    # of its Retry rules, statemachine/audience_export.asl.json). A run's lock lease runs to the
+    # invocation's deadline plus this plus a margin, so it never lapses under a live run.
+    max_retry_delay_seconds: int = Field(alias="EXPORT_MAX_RETRY_DELAY_SECONDS", default=600, ge=0, le=3600)

@@ -14,6 +14,11 @@ changes. Items (``pk`` = ``export#<list>#<format>#<statuses>``):
 
 The end of a run is one transaction: watermark moved (only from the value the run started
 from), run recorded, checkpoint and lock deleted (only if still ours).
+
+A cancelled transaction means one of two things, told apart by its cancellation reasons: a
+condition failed (the lock is another run's now, or the watermark moved): :class:`ExportBusy`;
+or DynamoDB was busy (a conflicting transaction, throttling): :class:`StateContention`, worth
+another try.
 """
 
 from __future__ import annotations
@@ -32,6 +37,17 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 RUN_RECORD_DAYS = 35
+# Cancellation reasons that say nothing about our conditions: try the same transaction again.
+_CONTENTION_REASONS = {
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+}
+
+
+class StateContention(Exception):
+    """DynamoDB cancelled a transaction for contention or throttling, not for a condition."""
 
 
 def stream_key(list_id: str, fmt: ExportFormat, statuses: list[MemberStatus] | None) -> str:
@@ -216,6 +232,13 @@ class ExportState:
         try:
             aws.dynamodb().transact_write_items(TransactItems=items)
         except ClientError as error:
-            if not _conditional_failure(error):
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = {str(reason.get("Code")) for reason in error.response.get("CancellationReasons", [])} - {"None"}
+            if reasons and "ConditionalCheckFailed" not in reasons:
+                if reasons <= _CONTENTION_REASONS:
+                    raise StateContention(
+                        f"{self.stream}: transaction cancelled ({', '.join(sorted(reasons))})"
+                    ) from error
                 raise
             raise ExportBusy(f"{self.stream}: {conflict}") from None

@@ -9,19 +9,31 @@ this step until the job says ``done`` (locally, ``make invoke`` does the same). 
    start at the beginning), a multipart upload, the CSV columns;
 4. page through the window (:mod:`export_paging`) into the gzip stream (:mod:`export_writer`),
    checkpointing at every part, until the window is done or the invocation's budget is spent;
-5. done: complete the upload, write the manifest, then commit watermark + run record and drop
-   checkpoint and lock in one transaction. Not done: park the tail, checkpoint, return.
+   not done: park the tail, checkpoint, return;
+5. done: upload the last part and checkpoint phase ``completing``; complete the upload and
+   checkpoint ``finalizing``; write the manifest, then commit watermark + run record and drop
+   checkpoint and lock in one transaction. Each phase is resumable: a retry after a death
+   between two of these steps takes the next one (completing again is safe, see
+   :func:`export_writer.complete_upload`) and never writes the stream again.
 
-Failures: a transient one (Mailchimp 429/5xx after retries, network, S3/DynamoDB throttling)
-keeps the checkpoint and raises :class:`ExportInterrupted`, so a retry resumes. Anything else
-aborts the run (upload aborted, staging removed, checkpoint and lock dropped) and raises
-:class:`ExportFailed`; nothing partial stays visible. ``action: abort`` (the state machine's
-catch) does the same cleanup for a run that ran out of retries.
+The lock lease runs to the invocation's deadline plus the state machine's longest wait before
+it calls again, plus a margin: it cannot lapse while the run's execution is alive, so a lock
+taken over is one whose execution is gone (or is the same schedule tick's other execution,
+which then continues the run).
+
+Failures: a transient one (Mailchimp 429/5xx after retries, network, S3/DynamoDB throttling or
+contention) keeps the checkpoint and raises :class:`ExportInterrupted`, so a retry resumes.
+Anything else aborts the run (upload aborted, staging and any completed object removed,
+checkpoint and lock dropped) and raises :class:`ExportFailed`; nothing partial stays visible.
+``action: abort`` (the state machine's catch) does the same cleanup for a run that ran out of
+retries. Only the lock's holder cleans up: two executions of one schedule tick share the run,
+and the one that gave up must not destroy the one still exporting.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,12 +44,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chimpbridge import clients, settings
 from chimpbridge.dal import aws
-from chimpbridge.dal.export_state import ExportState, stream_key
+from chimpbridge.dal.export_state import ExportState, StateContention, stream_key
+from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError
 from chimpbridge.logic import export_layout as layout_module
 from chimpbridge.logic.export_layout import iso, layout_for
 from chimpbridge.logic.export_session import ExportSession
-from chimpbridge.logic.export_writer import abort_upload, create_upload
+from chimpbridge.logic.export_writer import abort_upload, complete_upload, completed_object, create_upload
 from chimpbridge.models.export import (
     AudienceOutcome,
     Checkpoint,
@@ -58,6 +71,16 @@ _TRANSIENT_AWS_CODES = {
     "InternalError",
     "ServiceUnavailable",
 }
+LAMBDA_MAX_SECONDS = 900  # the longest a Lambda invocation can run
+LEASE_MARGIN_SECONDS = 60  # Step Functions' own delays between a retry's wait and the call
+
+
+def lock_lease_seconds(config: settings.ExportSettings) -> int:
+    """How long a lock taken now must hold: to this invocation's deadline, then the longest the
+    state machine waits before it calls again, then a margin."""
+    remaining = remaining_invocation_seconds()
+    invocation = LAMBDA_MAX_SECONDS if remaining is None else max(remaining, 0.0)
+    return math.ceil(invocation) + config.max_retry_delay_seconds + LEASE_MARGIN_SECONDS
 
 
 def run(job: ExportJob) -> ExportJob:
@@ -92,6 +115,8 @@ def _identified(job: ExportJob) -> ExportJob:
 
 
 def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, StateContention):
+        return True
     if isinstance(error, UpstreamError):
         return error.transient
     if isinstance(error, ClientError):
@@ -125,7 +150,7 @@ class AudienceExport:
             logger.info("export already done for this tick", extra={"list_id": self.list_id, "run_id": self.run_id})
             count("ExportAlreadyDone")
             return AudienceOutcome(list_id=self.list_id, run_id=self.run_id, outcome="already-exported")
-        self.state.acquire(self.owner, self.run_id, self.config.lock_lease_seconds)
+        self.state.acquire(self.owner, self.run_id, lock_lease_seconds(self.config))
         try:
             checkpoint = self.state.checkpoint()
             if checkpoint is not None and checkpoint.run_id != self.run_id:
@@ -144,10 +169,7 @@ class AudienceExport:
                 logger.warning("export interrupted; the checkpoint is kept", extra={"list_id": self.list_id})
                 raise ExportInterrupted(f"audience {self.list_id}: {error}") from error
             logger.exception("export failed; aborting the run", extra={"list_id": self.list_id})
-            current = self.state.checkpoint()
-            if current is not None and current.run_id == self.run_id:
-                self._clean_up(current)
-            self.state.release(self.owner)
+            self._give_up()
             count("ExportAborted")
             raise ExportFailed(f"audience {self.list_id}: {error}") from error
 
@@ -170,8 +192,27 @@ class AudienceExport:
                     pages=checkpoint.pages,
                     invocations=checkpoint.invocations,
                 )
-            session.complete()
+            session.seal()
+        if checkpoint.phase == "completing":
+            self._complete(checkpoint)
         return self._publish(checkpoint)
+
+    def _complete(self, checkpoint: Checkpoint) -> None:
+        """Complete the sealed upload (or find it completed by an attempt that died before it
+        could checkpoint), then remember the object (phase ``finalizing``)."""
+        completed = complete_upload(
+            self.config.bucket,
+            checkpoint.key,
+            checkpoint.writer,
+            run_id=checkpoint.run_id,
+            sha256=checkpoint.object_sha256,
+        )
+        checkpoint.phase = "finalizing"
+        checkpoint.object_bytes = completed.bytes
+        checkpoint.object_sha256 = completed.sha256
+        checkpoint.object_version = completed.version_id
+        checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
+        self.state.save_checkpoint(checkpoint)
 
     def _begin(self) -> Checkpoint:
         now = int(time.time())
@@ -187,8 +228,9 @@ class AudienceExport:
         upload = create_upload(
             self.config.bucket,
             key,
+            run_id=self.run_id,
             content_type="application/gzip",
-            metadata={"run-id": self.run_id, "list-id": self.list_id, "format": self.job.format},
+            metadata={"list-id": self.list_id, "format": self.job.format},
         )
         checkpoint = Checkpoint(
             run_id=self.run_id,
@@ -258,15 +300,19 @@ class AudienceExport:
             invocations=checkpoint.invocations,
             retries=checkpoint.retries,
         )
-        aws.s3().put_object(
+        written = aws.s3().put_object(
             Bucket=self.config.bucket,
             Key=checkpoint.manifest_key,
             Body=manifest.model_dump_json(indent=2).encode(),
             ContentType="application/json",
         )
-        self.state.commit(
-            checkpoint, manifest_key=checkpoint.manifest_key, finished_at=int(checkpoint.finished_at.timestamp())
-        )
+        try:
+            self.state.commit(
+                checkpoint, manifest_key=checkpoint.manifest_key, finished_at=int(checkpoint.finished_at.timestamp())
+            )
+        except (ExportBusy, StateContention) as error:
+            self._withdraw(checkpoint, written.get("VersionId"), run_lost=isinstance(error, ExportBusy))
+            raise
         count("ExportCompleted")
         logger.info(
             "export published",
@@ -287,13 +333,57 @@ class AudienceExport:
             manifest_key=checkpoint.manifest_key,
         )
 
+    def _withdraw(self, checkpoint: Checkpoint, manifest_version: str | None, *, run_lost: bool) -> None:
+        """The commit was refused: the manifest must not stay visible for a run that did not count.
+        Contention: the retry writes it again. Lost (another run took the lock, or committed):
+        unless the run lives on in the same tick's other execution, nothing of it may stay."""
+        s3 = aws.s3()
+        lives_on = run_lost and self._continued_elsewhere()
+        if manifest_version:
+            s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.manifest_key, VersionId=manifest_version)
+        elif not lives_on:
+            s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.manifest_key)
+        if run_lost and not lives_on:
+            logger.warning(
+                "export withdrawn: the stream moved on under it",
+                extra={"list_id": self.list_id, "run_id": self.run_id},
+            )
+            self._clean_up(checkpoint)
+            self.state.release(self.owner)
+
+    def _continued_elsewhere(self) -> bool:
+        """Whether another execution of this schedule tick carries the run on (or finished it)."""
+        if self.state.run_finished(self.run_id):
+            return True
+        holder = self.state.holder()
+        return holder is not None and holder.run_id == self.run_id and holder.owner != self.owner
+
     # ------------------------------------------------------------ aborting
-    def abort(self) -> AudienceOutcome:
-        """Give up the run: nothing of it stays visible, the lock is free, the watermark stays."""
+    def _holds_lock(self) -> bool:
+        """Take (or renew) the lock, to clean up as its holder; False if another live run has it."""
+        try:
+            self.state.acquire(self.owner, self.run_id, lock_lease_seconds(self.config))
+        except ExportBusy:
+            return False
+        return True
+
+    def _give_up(self) -> None:
+        """Remove what the run left, as the lock's holder only: another execution of the same
+        tick may be exporting this very run."""
+        if not self._holds_lock():
+            logger.warning(
+                "not cleaning up: another execution holds the stream",
+                extra={"list_id": self.list_id, "run_id": self.run_id},
+            )
+            return
         checkpoint = self.state.checkpoint()
         if checkpoint is not None and checkpoint.run_id == self.run_id:
             self._clean_up(checkpoint)
         self.state.release(self.owner)
+
+    def abort(self) -> AudienceOutcome:
+        """Give up the run: nothing of it stays visible, the lock is free, the watermark stays."""
+        self._give_up()
         count("ExportAborted")
         logger.warning(
             "export aborted",
@@ -306,6 +396,11 @@ class AudienceExport:
         abort_upload(self.config.bucket, checkpoint.key, checkpoint.writer.upload_id)
         if checkpoint.writer.tail_key:
             s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.writer.tail_key)
+        if checkpoint.phase == "completing":
+            # The upload may have been completed by an attempt that died before saying so.
+            head = completed_object(self.config.bucket, checkpoint.key, checkpoint.writer, checkpoint.run_id)
+            if head is not None:
+                checkpoint.phase, checkpoint.object_version = "finalizing", head.get("VersionId")
         if checkpoint.phase == "finalizing":
             # Complete but never published: remove the object (this version) and any manifest.
             if checkpoint.object_version:

@@ -227,7 +227,6 @@ class Layout(NamedTuple):
     header: str
     encode: MemberEncoder
     projection: dict[str, list[str]]
-    content_type: str
 
 
 def layout_for(fmt: ExportFormat, merge_fields: Sequence[CsvColumn]) -> Layout:
@@ -239,13 +238,5 @@ def layout_for(fmt: ExportFormat, merge_fields: Sequence[CsvColumn]) -> Layout:
             csv_header(merge_fields),
             csv_encoder(merge_fields),
             {"fields": fields},
-            "text/csv; charset=utf-8",
         )
-    return Layout(
-        "jsonl",
-        [],
-        "",
-        jsonl_encoder(),
-        {"exclude_fields": ["members._links", "_links"]},
-        "application/x-ndjson; charset=utf-8",
-    )
+    return Layout("jsonl", [], "", jsonl_encoder(), {"exclude_fields": ["members._links", "_links"]})

@@ -21,9 +21,15 @@ flight. Offset paging is only exact while the set it pages over stays the same, 
 * The commit boundary: committed output always ends at a ``last_changed`` second boundary. The
   trailing members that share the last page's final ``last_changed`` are held back until the
   next page shows a later second. Then "everything before ``resume_since`` is written" holds
-  exactly, and ``since_last_changed`` (inclusive) can restart there with no skip and no
-  duplicate, whatever the order of members within one second. The same boundary is what a
-  checkpoint stores, so a resumed run is simply a new epoch.
+  exactly, and paging can restart there with no skip and no duplicate, whatever the order of
+  members within one second. The same boundary is what a checkpoint stores, so a resumed run
+  is simply a new epoch.
+* Mailchimp's bounds are not trusted to be inclusive or exclusive: its reference says
+  ``since_last_changed`` means "changed after", and a restart at ``resume_since`` needs the
+  members of that very second. So requests ask for ``since_last_changed`` one second early
+  and the pager drops what falls outside ``since <= last_changed < before`` itself. The extra
+  second is part of the paged set (offsets and totals count it); it is dropped only once a page
+  is committed, after the checks above.
 """
 
 from __future__ import annotations
@@ -39,9 +45,12 @@ PAGE_SIZE = 1000  # Mailchimp's maximum
 
 @dataclass(frozen=True)
 class PageRequest:
+    """One page as Mailchimp is asked for it: ``since_last_changed`` = ``since`` (a second before
+    the window starts) and ``before_last_changed`` = ``before``."""
+
     status: str | None
-    since: int | None  # inclusive
-    before: int  # exclusive
+    since: int | None
+    before: int
     offset: int
     count: int
 
@@ -147,7 +156,7 @@ class WindowPager:
                     self.stats.discarded += 1 + len(epoch.ready)
                     epoch = _Epoch(epoch.number + 1, self.resume_since)
                     break
-                members = epoch.held + page.members
+                members = epoch.held + self._inside(page.members, epoch.since)
                 epoch.commit_offset += self.page_size
                 if is_last:
                     self.finished = True
@@ -160,6 +169,19 @@ class WindowPager:
                     if split:
                         self.resume_since = epoch.held[0].last_changed
                         yield Batch(members[:split], self.resume_since)
+
+    def _inside(self, members: list[ExportedMember], since: int | None) -> list[ExportedMember]:
+        """The page's members inside the window (a page is in ``last_changed`` order, so only
+        its ends can be outside)."""
+        if not members:
+            return members
+        if (since is None or members[0].last_changed >= since) and members[-1].last_changed < self.before:
+            return members
+        return [
+            member
+            for member in members
+            if (since is None or member.last_changed >= since) and member.last_changed < self.before
+        ]
 
     def _schedule(self, epoch: _Epoch) -> None:
         # Enough requests queued to keep every connection busy while pages wait to be committed
@@ -174,7 +196,8 @@ class WindowPager:
             if not self.keep_going():
                 self._stopping = True
                 return
-            request = PageRequest(self.status, epoch.since, self.before, epoch.next_offset, self.page_size)
+            since = None if epoch.since is None else epoch.since - 1  # see the module docstring
+            request = PageRequest(self.status, since, self.before, epoch.next_offset, self.page_size)
             self._in_flight[self.executor.submit(self.source, request)] = (epoch.number, epoch.next_offset)
             epoch.next_offset += self.page_size
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chimpbridge import settings
@@ -120,6 +119,7 @@ class ExportSession:
         self.restarts_before = checkpoint.restarts
         self.pages_this_invocation = 0
         self.restarts = 0
+        self.discarded = 0  # pages fetched, then dropped by an epoch restart
         self.started = time.monotonic()
         self.last_log = self.started
         self._pager: WindowPager | None = None
@@ -188,6 +188,7 @@ class ExportSession:
                     self._log_progress()
                 self.pages_this_invocation = closed_pages + pager.stats.pages
                 self.restarts += pager.stats.restarts
+                self.discarded += pager.stats.discarded
                 self._pager = None
                 if not pager.finished:
                     self._ensure_header()
@@ -198,15 +199,13 @@ class ExportSession:
             self._ensure_header()
         return True
 
-    def complete(self) -> None:
-        """Finish the object and remember that it is complete (phase ``finalizing``)."""
-        completed = self.writer.finish()
+    def seal(self) -> None:
+        """Upload the stream's last part and checkpoint phase ``completing``: from here on a retry
+        completes the upload (``AudienceExport``), it never writes the stream again."""
+        self.writer.seal()
         checkpoint = self.checkpoint
-        checkpoint.phase = "finalizing"
-        checkpoint.object_bytes = completed.bytes
-        checkpoint.object_sha256 = completed.sha256
-        checkpoint.object_version = completed.version_id
-        checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
+        checkpoint.phase = "completing"
+        checkpoint.object_sha256 = self.writer.sha256  # None if the stream crossed invocations
         self._save(checkpoint.segment, checkpoint.resume_since)
 
     def _write(self, members: list[ExportedMember]) -> None:
@@ -248,6 +247,8 @@ class ExportSession:
                 "pages": self.pages_before + self.pages_this_invocation,
                 "members_per_second": round(rows / max(now - self.started, 1e-6), 1),
                 "retries": self.transport.retries - self.retries_at_start,
+                "epoch_restarts": self.restarts + (self._pager.stats.restarts if self._pager else 0),
+                "pages_discarded": self.discarded + (self._pager.stats.discarded if self._pager else 0),
                 "compressed_bytes": self.writer.compressed_bytes,
             },
         )
@@ -261,6 +262,7 @@ class ExportSession:
         count("ExportPages", self.pages_this_invocation)
         count("ExportRetries", retries)
         count("ExportEpochRestarts", self.restarts)
+        count("ExportPagesDiscarded", self.discarded)
         metrics.add_metric(name="ExportMembersPerSecond", unit=MetricUnit.CountPerSecond, value=rate)
         logger.info(
             "export invocation done",
@@ -272,6 +274,7 @@ class ExportSession:
                 "members_per_second": round(rate, 1),
                 "retries": retries,
                 "epoch_restarts": self.restarts,
+                "pages_discarded": self.discarded,
                 "seconds": round(seconds, 2),
             },
         )

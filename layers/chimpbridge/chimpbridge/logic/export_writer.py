@@ -14,6 +14,13 @@ the whole object is the one thing that cannot continue (hashlib state cannot be 
 stream that never crossed an invocation hashes as it uploads; one that did is read back once,
 after completion, and hashed then. Each part also carries its own SHA-256, which S3 verifies on
 upload and which the manifest lists.
+
+Completing is a step of its own (:func:`complete_upload`), taken only once the stream is sealed
+(its last part uploaded) and that fact checkpointed: an attempt that dies after S3 completed the
+upload but before it could say so is retried by completing again, never by writing the stream
+again (the upload is gone by then). S3 answers a repeated completion as it did the first, or,
+once it has forgotten the upload, with NoSuchUpload; then the object itself, carrying the run's
+id in its metadata, is the proof.
 """
 
 from __future__ import annotations
@@ -31,13 +38,16 @@ from chimpbridge.dal import aws
 from chimpbridge.models.export import UploadedPart, WriterState
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, HeadObjectOutputTypeDef
 
 MIB = 1024 * 1024
 # No file name, no mtime (the same input gives the same bytes), "unknown" OS.
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 COMPRESSION_LEVEL = 6
 READ_CHUNK = 4 * MIB
+
+
+RUN_ID_METADATA = "run-id"
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,70 @@ class CompletedObject:
     version_id: str | None
 
 
-def create_upload(bucket: str, key: str, *, content_type: str, metadata: dict[str, str]) -> WriterState:
-    """Start the multipart upload a new stream goes to."""
+class UploadLost(RuntimeError):
+    """The upload is gone and no object of this run took its place: it was aborted."""
+
+
+def create_upload(bucket: str, key: str, *, run_id: str, content_type: str, metadata: dict[str, str]) -> WriterState:
+    """Start the multipart upload a new stream goes to; the object will carry ``run_id``."""
     upload = aws.s3().create_multipart_upload(
-        Bucket=bucket, Key=key, ContentType=content_type, Metadata=metadata, ChecksumAlgorithm="SHA256"
+        Bucket=bucket,
+        Key=key,
+        ContentType=content_type,
+        Metadata={**metadata, RUN_ID_METADATA: run_id},
+        ChecksumAlgorithm="SHA256",
     )
     return WriterState(upload_id=upload["UploadId"])
+
+
+def completed_object(bucket: str, key: str, state: WriterState, run_id: str) -> HeadObjectOutputTypeDef | None:
+    """The object the upload ``state`` describes became, if it was completed: ``key`` holds an
+    object of run ``run_id`` of the stream's size. None if there is none (or another's)."""
+    try:
+        head = aws.s3().head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise
+    size = sum(part.size for part in state.parts)
+    if head.get("Metadata", {}).get(RUN_ID_METADATA) != run_id or head.get("ContentLength") != size:
+        return None
+    return head
+
+
+def complete_upload(bucket: str, key: str, state: WriterState, *, run_id: str, sha256: str | None) -> CompletedObject:
+    """Complete the sealed upload ``state`` (again, if an attempt that died did it already).
+    ``sha256``: the object's, if the writer could hash it on the way; else it is read back."""
+    parts: list[CompletedPartTypeDef] = [
+        {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.sha256} for part in state.parts
+    ]
+    try:
+        completed = aws.s3().complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=state.upload_id, MultipartUpload={"Parts": parts}
+        )
+        version_id = completed.get("VersionId")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        head = completed_object(bucket, key, state, run_id)
+        if head is None:
+            raise UploadLost(f"the upload of {key} is gone and no object of run {run_id} is there") from None
+        version_id = head.get("VersionId")
+    size = sum(part.size for part in state.parts)
+    digest = sha256 or _read_back_sha256(bucket, key, version_id)
+    return CompletedObject(bytes=size, sha256=digest, version_id=version_id)
+
+
+def _read_back_sha256(bucket: str, key: str, version_id: str | None) -> str:
+    s3 = aws.s3()
+    if version_id:
+        body = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
+    else:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    for chunk in body.iter_chunks(READ_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def abort_upload(bucket: str, key: str, upload_id: str) -> None:
@@ -102,6 +170,11 @@ class MultipartGzipWriter:
     def compressed_bytes(self) -> int:
         return sum(part.size for part in self.state.parts) + len(self._pending)
 
+    @property
+    def sha256(self) -> str | None:
+        """Hex SHA-256 of the parts uploaded, if the stream never crossed an invocation."""
+        return self._hash.hexdigest() if self._hash is not None else None
+
     def write(self, data: bytes) -> None:
         self.state.crc32 = zlib.crc32(data, self.state.crc32)
         self.state.raw_bytes += len(data)
@@ -127,29 +200,13 @@ class MultipartGzipWriter:
         self.state.single_pass = False
         self._hash = None
 
-    def finish(self) -> CompletedObject:
-        """Write the gzip trailer, upload the last part and complete the upload."""
+    def seal(self) -> None:
+        """Write the gzip trailer and upload the last part: the stream is whole, ready to complete
+        (:func:`complete_upload`, once the caller has checkpointed ``state``)."""
         self._pending += self._compressor.flush(zlib.Z_FINISH)
         self._pending += struct.pack("<II", self.state.crc32, self.state.raw_bytes & 0xFFFFFFFF)
         self._upload(bytes(self._pending))
         self._pending.clear()
-        parts: list[CompletedPartTypeDef] = [
-            {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.sha256} for part in self.state.parts
-        ]
-        s3 = aws.s3()
-        try:
-            completed = s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=self.key, UploadId=self.state.upload_id, MultipartUpload={"Parts": parts}
-            )
-            version_id = completed.get("VersionId")
-        except ClientError as error:
-            # Completed by an earlier attempt that died before recording it.
-            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise
-            version_id = s3.head_object(Bucket=self.bucket, Key=self.key).get("VersionId")
-        size = self.compressed_bytes
-        digest = self._hash.hexdigest() if self._hash is not None else self._read_back_sha256(version_id)
-        return CompletedObject(bytes=size, sha256=digest, version_id=version_id)
 
     def _upload(self, data: bytes) -> None:
         number = len(self.state.parts) + 1
@@ -166,14 +223,3 @@ class MultipartGzipWriter:
         self.state.parts.append(UploadedPart(number=number, etag=response["ETag"], sha256=checksum, size=len(data)))
         if self._hash is not None:
             self._hash.update(data)
-
-    def _read_back_sha256(self, version_id: str | None) -> str:
-        s3 = aws.s3()
-        if version_id:
-            body = s3.get_object(Bucket=self.bucket, Key=self.key, VersionId=version_id)["Body"]
-        else:
-            body = s3.get_object(Bucket=self.bucket, Key=self.key)["Body"]
-        digest = hashlib.sha256()
-        for chunk in body.iter_chunks(READ_CHUNK):
-            digest.update(chunk)
-        return digest.hexdigest()

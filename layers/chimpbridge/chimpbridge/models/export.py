@@ -140,7 +140,9 @@ class Checkpoint(BaseModel):
     restarts: int = 0
     invocations: int = 1
     writer: WriterState
-    phase: Literal["exporting", "finalizing"] = "exporting"
+    # exporting: pages into the stream; completing: the stream is sealed (every part uploaded,
+    # counts final), the upload may or may not be complete; finalizing: the object is complete.
+    phase: Literal["exporting", "completing", "finalizing"] = "exporting"
     object_bytes: int | None = None
     object_sha256: str | None = None
     object_version: str | None = None

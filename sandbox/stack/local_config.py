@@ -117,4 +117,8 @@ def function_overrides(sandbox_url: str, moto_url: str) -> dict[str, str]:
         "AWS_SESSION_TOKEN": TESTING_CREDENTIAL,
         # What `sam local` sets; Powertools Tracer switches itself off on it (no X-Ray daemon here).
         "AWS_SAM_LOCAL": "true",
+        # Queue consumers back off from 1 s instead of 10-15 s: an outage drilled with the
+        # sandbox's faults clears in seconds. Same doubling and cap as in AWS.
+        "EMAIL_RETRY_BASE_DELAY_SECONDS": "1",
+        "SIGNUP_RETRY_BASE_DELAY_SECONDS": "1",
     }

@@ -6,7 +6,7 @@ its own process with Mailchimp's limits (10 connections, 50 ms per call):
 * 1,000 queued signups; 10% of them are people who are already subscribed, half carry a tag;
 * ``put x1``: the worker's upsert (``chimpbridge.logic.signup_apply.apply_signup``), one at a
   time (the baseline: Powertools' BatchProcessor without threads);
-* ``put x8``: the same upsert, 8 at once (the template's SIGNUP_WORKER_CONCURRENCY 4 x
+* ``put x6``: the same upsert, 6 at once (the template's SIGNUP_WORKER_CONCURRENCY 3 x
   MaximumConcurrency 2);
 * ``batch 10 x2`` / ``batch 500 x2``: ``POST /lists/{id}`` (batch subscribe) with 10 (SQS's
   BatchSize) or 500 (its maximum) members per call, 2 calls at once, ``update_existing: false``
@@ -244,12 +244,12 @@ def main() -> None:
         configure(sandbox.url, f"http://{host}:{moto_port}")
         outcomes = [
             measure(sandbox, "put x1", SEQUENTIAL_SIGNUPS, lambda s: put_each(s, 1), "p1"),
-            measure(sandbox, "put x8", SIGNUPS, lambda s: put_each(s, 8), "p8"),
+            measure(sandbox, "put x6", SIGNUPS, lambda s: put_each(s, 6), "p6"),
             measure(sandbox, "batch 10 x2", SIGNUPS, lambda s: batch_subscribe(s, 10), "b10"),
             measure(sandbox, "batch 500 x2", SIGNUPS, lambda s: batch_subscribe(s, 500), "b500"),
             measure(sandbox, "batch naive", SIGNUPS, lambda s: batch_subscribe(s, 500, naive=True), "bn"),
             # The case batch subscribe is made for: only new people, no tags (a bulk import).
-            measure(sandbox, "plain put x8", SIGNUPS, lambda s: put_each(s, 8), "pp8", plain=True),
+            measure(sandbox, "plain put x6", SIGNUPS, lambda s: put_each(s, 6), "pp6", plain=True),
             measure(sandbox, "plain batch 500", SIGNUPS, lambda s: batch_subscribe(s, 500), "pb500", plain=True),
         ]
     finally:

@@ -124,7 +124,7 @@ def test_the_all_zero_identity_id_is_422_explaining_the_configuration(hook, emai
 
 
 def test_the_sample_pre_persist_event_is_refused(hook, email_env):
-    request = event("registration_hook/pre-persist.json")
+    request = event("registration_hook/invalid-pre-persist.json")
     request["headers"]["Authorization"] = HOOK_KEYS[0]
 
     status, answer = call(hook, request)

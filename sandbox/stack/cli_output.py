@@ -97,7 +97,8 @@ def banner(stack: LocalStack, events_dir: Path, startup_seconds: float) -> str:
     lines += [
         "",
         "Run any function:    make invoke FN=<LogicalId> EVENT=events/<folder>/<case>.json",
-        "Look into AWS:       export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+        "Look into AWS:       export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+        " AWS_DEFAULT_REGION=us-east-1",
         f"                     aws --endpoint-url {stack.moto_url} sqs list-queues",
         "Ctrl-C stops everything.",
     ]

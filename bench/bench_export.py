@@ -47,7 +47,8 @@ import boto3
 import psutil
 import requests
 
-from bench.bench_sandbox import cpu_seconds, free_port, start_sandbox
+from bench.bench_sandbox import cpu_seconds
+from bench.support import free_port, start_sandbox
 from sandbox.mailchimp import MARKETING_API_KEY
 from sandbox.stack.resources import create_from_template
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import requests
 
-from bench.bench_sandbox import free_port, start_sandbox
+from bench.support import free_port, start_sandbox
 from sandbox.mailchimp import TRANSACTIONAL_API_KEY
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.local_config import SECRET_SEEDS

@@ -17,9 +17,6 @@ import hashlib
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +26,7 @@ from urllib.parse import urlencode
 import psutil
 import requests
 
+from bench.support import free_port, start_sandbox
 from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,28 +59,6 @@ class PagingResult:
     def pages_per_cpu_second(self) -> float:
         """Pages per second the sandbox would serve with one core all to itself."""
         return self.pages / self.sandbox_cpu_seconds if self.sandbox_cpu_seconds else float("inf")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mailchimp", "--port", str(port), "--log-level", "WARNING"],
-        cwd=REPO_ROOT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).raise_for_status()
-            return process
-        except requests.exceptions.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the sandbox did not start")
 
 
 class PeakRss:

@@ -38,7 +38,7 @@ from typing import Any
 
 import requests
 
-from bench.bench_sandbox import free_port, start_sandbox
+from bench.support import free_port, start_sandbox
 from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.stack import LocalStack

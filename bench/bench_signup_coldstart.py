@@ -14,7 +14,6 @@ Also measured, as the issue asks: 100 warm signups in a row through one handler 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import statistics
 import subprocess
@@ -25,11 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
-from bench.bench_sandbox import free_port, start_sandbox
+from bench.support import sandbox_and_moto
 from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
-from sandbox.mailchimp.client import SandboxClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "signup_coldstart.json"
@@ -128,18 +125,11 @@ def environment(sandbox_url: str, moto_url: str) -> dict[str, str]:
 
 
 def main() -> None:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # Both sides start from compiled bytecode, as the venv's packages do.
     folders = [OURS["code"], BASELINE["code"], REPO_ROOT / "layers" / "chimpbridge"]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, folders)], check=True)
-    port = free_port()
-    process = start_sandbox(port)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        host, moto_port = moto.get_host_and_port()
-        sandbox = SandboxClient(f"http://127.0.0.1:{port}")
-        env = environment(sandbox.url, f"http://{host}:{moto_port}")
+    with sandbox_and_moto() as (sandbox, moto_url):
+        env = environment(sandbox.url, moto_url)
         runs: dict[str, list[dict[str, Any]]] = {OURS["label"]: [], BASELINE["label"]: []}
         for index in range(RUNS):
             for function in (OURS, BASELINE):  # interleaved, so drift hits both alike
@@ -151,10 +141,6 @@ def main() -> None:
         before = sandbox.stats()["connections_opened"]
         warm_baseline = run_once(BASELINE, env, f"warm-{uuid.uuid4().hex[:6]}@example.org", warm=WARM_SIGNUPS)
         baseline_connections = sandbox.stats()["connections_opened"] - before
-    finally:
-        moto.stop()
-        process.terminate()
-        process.wait(timeout=10)
     figures = report(runs, warm, warm_connections, warm_baseline, baseline_connections)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2))

@@ -23,7 +23,6 @@ subscribed people turned pending, tags missing. Results in bench/results/signup_
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 import uuid
@@ -35,10 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
-from moto.server import ThreadedMotoServer
 
-from bench.bench_sandbox import free_port, start_sandbox
+from bench.support import sandbox_and_moto
 from chimpbridge import clients, secrets, settings
 from chimpbridge.errors import MailchimpApiError
 from chimpbridge.logic.signup_apply import apply_signup, subscriber_hash, upsert_body
@@ -233,15 +230,8 @@ def report(outcomes: list[Outcome]) -> None:
 
 
 def main() -> None:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    port = free_port()
-    process = start_sandbox(port)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    try:
-        host, moto_port = moto.get_host_and_port()
-        sandbox = SandboxClient(f"http://127.0.0.1:{port}")
-        configure(sandbox.url, f"http://{host}:{moto_port}")
+    with sandbox_and_moto() as (sandbox, moto_url):
+        configure(sandbox.url, moto_url)
         outcomes = [
             measure(sandbox, "put x1", SEQUENTIAL_SIGNUPS, lambda s: put_each(s, 1), "p1"),
             measure(sandbox, "put x6", SIGNUPS, lambda s: put_each(s, 6), "p6"),
@@ -252,11 +242,6 @@ def main() -> None:
             measure(sandbox, "plain put x6", SIGNUPS, lambda s: put_each(s, 6), "pp6", plain=True),
             measure(sandbox, "plain batch 500", SIGNUPS, lambda s: batch_subscribe(s, 500), "pb500", plain=True),
         ]
-    finally:
-        moto.stop()
-        process.terminate()
-        process.wait(timeout=10)
-        requests.Session().close()
     report(outcomes)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(

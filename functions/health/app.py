@@ -6,15 +6,15 @@ never spends the account's Mailchimp connections."""
 from typing import Any
 
 from chimpbridge import __version__
-from chimpbridge.api import create_app
+from chimpbridge.api import Request, Response, create_app, json_response
 from chimpbridge.observability import instrument
 
 app = create_app()
 
 
 @app.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def health(request: Request) -> Response:
+    return json_response({"status": "ok", "version": __version__})
 
 
 @instrument(correlation_id_path="requestContext.requestId")

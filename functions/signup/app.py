@@ -6,24 +6,29 @@ sets SuccessRedirectUrl / ErrorRedirectUrl. GET /subscribe/token hands out the s
 timestamp that pages put in ``_form_token``. The use case is chimpbridge.logic.signup.
 """
 
-import base64
-import binascii
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-
-from chimpbridge.api import create_app
+from chimpbridge.api import Request, Response, create_app, json_response
 from chimpbridge.errors import InvalidRequest, Rejected, UpstreamError
 from chimpbridge.logic import signup
 from chimpbridge.models.signup import SignupSubmission
 from chimpbridge.observability import instrument
 
-app = create_app(validate=False)  # the routes read their bodies themselves
+app = create_app()
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @app.post("/subscribe")
-def subscribe() -> Response[str]:
-    submission = _submission()
+def subscribe(request: Request) -> Response:
+    submission = SignupSubmission(
+        body=request.body(),
+        content_type=request.headers.get("content-type"),
+        user_agent=request.user_agent,
+        accept=request.headers.get("accept"),
+        accept_language=request.headers.get("accept-language"),
+        source_ip=request.source_ip,
+        request_id=request.request_id,
+    )
     try:
         result = signup.subscribe(submission)
     except (InvalidRequest, Rejected, UpstreamError) as error:
@@ -34,41 +39,16 @@ def subscribe() -> Response[str]:
     location = signup.success_location(submission, result)
     if location is not None:
         return _see_other(location)
-    return Response(
-        status_code=202 if result.status == "queued" else 200,
-        content_type="application/json",
-        body=result.model_dump_json(),
-        headers={"Cache-Control": "no-store"},
-    )
+    return Response(202 if result.status == "queued" else 200, result.to_json(), headers=NO_STORE)
 
 
 @app.get("/subscribe/token")
-def form_token() -> Response[str]:
-    token = signup.form_token()
-    return Response(200, "application/json", token.model_dump_json(), headers={"Cache-Control": "no-store"})
+def form_token(request: Request) -> Response:
+    return json_response({"form_token": signup.form_token()}, headers=NO_STORE)
 
 
-def _submission() -> SignupSubmission:
-    event = app.current_event
-    raw = event.body or ""
-    try:
-        body = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode()
-    except binascii.Error:
-        raise InvalidRequest("The request body is not valid base64.") from None
-    identity = event.request_context.identity
-    return SignupSubmission(
-        body=body,
-        content_type=event.headers.get("content-type"),
-        user_agent=event.headers.get("user-agent") or identity.user_agent,
-        accept=event.headers.get("accept"),
-        accept_language=event.headers.get("accept-language"),
-        source_ip=identity.source_ip,
-        request_id=event.request_context.request_id,
-    )
-
-
-def _see_other(location: str) -> Response[str]:
-    return Response(status_code=303, content_type="text/plain", body="", headers={"Location": location})
+def _see_other(location: str) -> Response:
+    return Response(303, content_type="text/plain", headers={"Location": location})
 
 
 @instrument(correlation_id_path="requestContext.requestId")

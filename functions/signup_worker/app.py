@@ -17,7 +17,7 @@ from chimpbridge.observability import instrument
 
 
 def record_handler(record: SQSRecord) -> str:
-    return signup_worker.apply_queued(QueuedSignup.model_validate_json(record.body))
+    return signup_worker.apply_queued(QueuedSignup.from_json(record.body))
 
 
 @instrument()

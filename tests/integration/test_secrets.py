@@ -9,7 +9,7 @@ import pytest
 from chimpbridge.deadline import invocation_deadline
 from chimpbridge.errors import ConfigurationError, UpstreamError
 from chimpbridge.secrets import HookKeys, MailchimpCredentials, MandrillCredentials, get_secret, secrets_manager_url
-from chimpbridge.settings import AwsSettings
+from chimpbridge.settings import AwsSettings, parse
 from tests.support.aws import REGION, forget_caches
 
 
@@ -140,4 +140,4 @@ def test_a_slow_secrets_manager_is_cut_at_the_deadline(aws_env, monkeypatch):
     ],
 )
 def test_the_endpoint_follows_the_partition(region, url):
-    assert secrets_manager_url(AwsSettings.model_validate({"AWS_REGION": region})) == url
+    assert secrets_manager_url(parse(AwsSettings, {"AWS_REGION": region})) == url

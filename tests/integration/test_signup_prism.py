@@ -113,7 +113,7 @@ def exercise_every_branch(signup_api, new_email):
         queued_at=datetime.now(UTC),
         reason="mailchimp-503",
     )
-    record = {"messageId": "m1", "receiptHandle": "r1", "body": queued.model_dump_json(), "attributes": {}}
+    record = {"messageId": "m1", "receiptHandle": "r1", "body": queued.to_json(), "attributes": {}}
     load_function("signup_worker").lambda_handler({"Records": [record]}, LambdaContext())
 
 

@@ -24,7 +24,7 @@ def worker(signup_api):
 def queue_signups(signup_api, *bodies):
     """Send ``bodies`` (QueuedSignup or raw text) to the signup queue and receive them as Lambda would."""
     for body in bodies:
-        text = body if isinstance(body, str) else body.model_dump_json(exclude_none=True)
+        text = body if isinstance(body, str) else body.to_json()
         signup_api.sqs.send_message(QueueUrl=signup_api.queue_url, MessageBody=text)
     received = signup_api.sqs.receive_message(
         QueueUrl=signup_api.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60

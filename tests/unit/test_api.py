@@ -1,11 +1,11 @@
-"""create_app(): one place that turns domain errors into RFC 7807 answers."""
+"""create_app(): routing, CORS, and the one place that turns domain errors into RFC 7807 answers."""
 
 import json
 
 import pytest
 
 from chimpbridge import settings
-from chimpbridge.api import create_app
+from chimpbridge.api import Request, Response, create_app
 from chimpbridge.errors import (
     ConfigurationError,
     FieldError,
@@ -28,7 +28,7 @@ ERRORS = {
 
 
 def raising(error):
-    def route():
+    def route(request):
         raise error
 
     return route
@@ -114,3 +114,42 @@ def test_health_function_answers_its_sample_event():
     # Then it answers 200 with its version
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["status"] == "ok"
+
+
+def test_path_parameters_are_passed_by_name(app):
+    # Given a route with a parameter
+    app.post("/hooks/<hook>")(lambda request, hook: Response(202, f'"{hook}"'))
+    # When it is called
+    response, body = call(app, "/hooks/registration", "POST")
+    # Then the handler got the path's value
+    assert (response["statusCode"], body) == (202, "registration")
+
+
+def test_another_method_on_a_known_path_is_not_found(app):
+    response, body = call(app, "/invalid", "DELETE")
+    assert response["statusCode"] == 404
+    assert body["type"] == "urn:chimpbridge:problem:not-found"
+
+
+def test_a_base64_body_is_decoded_and_a_broken_one_is_a_problem(app):
+    # Given a route that echoes its body
+    app.post("/echo")(lambda request: Response(200, request.text()))
+    request = event("health/get.json")
+    request.update(path="/echo", httpMethod="POST", isBase64Encoded=True, body="aGVsbG8=")
+    # When API Gateway sends it base64 encoded, the route reads the bytes sent
+    assert app.resolve(request, LambdaContext())["body"] == "hello"
+    # And an encoding that is not base64 is the client's problem, not a 500
+    request["body"] = "not base64!"
+    assert app.resolve(request, LambdaContext())["statusCode"] == 422
+
+
+def test_request_headers_are_read_case_insensitively():
+    request = Request({"headers": {"Content-Type": "application/json"}, "requestContext": {"requestId": "r-1"}})
+    assert (request.headers["content-type"], request.request_id) == ("application/json", "r-1")
+
+
+def test_answers_for_an_allowed_origin_carry_cors_headers(app):
+    response, _ = call(app, "/invalid", headers={"Origin": "https://shop.example.org"})
+    headers = response["multiValueHeaders"]
+    assert headers["Access-Control-Allow-Origin"] == ["https://shop.example.org"]
+    assert headers["Vary"] == ["Origin"]

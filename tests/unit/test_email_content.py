@@ -10,10 +10,11 @@ from chimpbridge.batch import RetryBackoff
 from chimpbridge.logic import email_content
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
 from chimpbridge.models.hooks import PersonName
-from chimpbridge.settings import EmailFlow, EmailSettings
+from chimpbridge.settings import EmailFlow, EmailSettings, parse
 
-SENDER = EmailSettings.model_validate(
-    {"EMAIL_FROM_ADDRESS": "hello@example.org", "EMAIL_FROM_NAME": "Acme", "EMAIL_REPLY_TO": "help@example.org"}
+SENDER = parse(
+    EmailSettings,
+    {"EMAIL_FROM_ADDRESS": "hello@example.org", "EMAIL_FROM_NAME": "Acme", "EMAIL_REPLY_TO": "help@example.org"},
 )
 WELCOME = EmailFlow(template="welcome", subject="Welcome to {{product_name}}")
 

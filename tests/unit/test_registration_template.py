@@ -30,7 +30,7 @@ def literal_environment(function: dict[str, Any]) -> dict[str, str]:
 
 
 def sender_http() -> settings.HttpSettings:
-    return settings.HttpSettings.model_validate(literal_environment(SENDER))
+    return settings.parse(settings.HttpSettings, literal_environment(SENDER))
 
 
 def idempotency_condition(function: str) -> list[str]:

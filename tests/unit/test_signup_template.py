@@ -5,7 +5,7 @@ before the DLQ, and its share of Mailchimp's 10 connections per account.
 from __future__ import annotations
 
 from chimpbridge.batch import RetryBackoff
-from chimpbridge.settings import SignupWorkerSettings
+from chimpbridge.settings import SignupWorkerSettings, parse
 from sandbox.stack.cfn_yaml import load_template
 from sandbox.stack.env_file import REPO_ROOT
 
@@ -18,7 +18,7 @@ HOUR = 3600
 
 def worker_settings() -> SignupWorkerSettings:
     variables = {name: str(value) for name, value in WORKER["Environment"]["Variables"].items()}
-    return SignupWorkerSettings.model_validate({**variables, "SIGNUP_QUEUE_URL": "https://queue"})
+    return parse(SignupWorkerSettings, {**variables, "SIGNUP_QUEUE_URL": "https://queue"})
 
 
 def hidden_before_dead_letter(jitter_floor: bool) -> float:

@@ -1,20 +1,26 @@
-"""``create_app()``: the API Gateway resolver every HTTP function uses, and the one place
-where domain errors become HTTP answers.
+"""``create_app()``: the router every HTTP function uses (API Gateway REST, proxy integration),
+and the one place where domain errors become HTTP answers.
 
 Every error body is RFC 7807 ``application/problem+json`` with a stable ``type``. What reaches
 the client describes their request, never our internals: upstream texts, tracebacks and keys
 stay in the logs, tied to the answer by its ``correlation_id``.
+
+Each function serves one or two explicit routes, so routing, CORS and error mapping are done
+here rather than by Powertools' event handler: importing that package loads every resolver it
+has (AppSync, Bedrock agents, VPC Lattice...) and asyncio, which costs the signup function's
+cold start more than it costs to read two paths (docs/benchmarks.md, "Signup cold start").
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from chimpbridge import settings
 from chimpbridge.errors import (
@@ -31,72 +37,143 @@ from chimpbridge.observability import count, logger
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:chimpbridge:problem:"
+CORS_ALLOW_HEADERS = "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key"
+CORS_MAX_AGE_SECONDS = 600
+
+
+@dataclass
+class Response:
+    status_code: int
+    body: str = ""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(data, separators=(",", ":")), headers=dict(headers or {}))
+
+
+class Request:
+    """The parts of an API Gateway proxy event a route reads; header names are lower case."""
+
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        self.event = event
+        self.method = str(event.get("httpMethod") or "GET").upper()
+        self.path = str(event.get("path") or "/")
+        self.headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+        context = event.get("requestContext") or {}
+        identity = context.get("identity") or {}
+        self.request_id: str | None = context.get("requestId")
+        self.source_ip: str | None = identity.get("sourceIp")
+        self.user_agent: str | None = self.headers.get("user-agent") or identity.get("userAgent")
+
+    def body(self) -> bytes:
+        """The body as sent; routes read it only when they are ready to (after authentication)."""
+        raw = self.event.get("body") or ""
+        if not self.event.get("isBase64Encoded"):
+            return str(raw).encode()
+        try:
+            return base64.b64decode(raw, validate=True)
+        except binascii.Error:
+            raise InvalidRequest("The request body is not valid base64.") from None
+
+    def text(self) -> str:
+        """The body as text (API Gateway passes text bodies as UTF-8 already)."""
+        return self.body().decode("utf-8", errors="replace")
+
+
+Handler = Callable[..., Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class App:
+    """Routes by method and path (``/hooks/<hook>``: the parameter is passed by name)."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def get(self, path: str) -> Callable[[Handler], Handler]:
+        return self.route("GET", path)
+
+    def post(self, path: str) -> Callable[[Handler], Handler]:
+        return self.route("POST", path)
+
+    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        pattern = re.compile("^" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", path) + "$")
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, pattern, handler))
+            return handler
+
+        return register
+
+    def resolve(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        request = Request(event)
+        try:
+            response = self._dispatch(request)
+        except Exception as exc:  # noqa: BLE001 - every error becomes a problem answer; see answer_error
+            response = answer_error(exc, request)
+        return _proxy_result(response, _cors_headers(request))
+
+    def _dispatch(self, request: Request) -> Response:
+        matches = [(route, route.pattern.match(request.path)) for route in self.routes]
+        on_path = [(route, match) for route, match in matches if match is not None]
+        for route, match in on_path:
+            if route.method == request.method:
+                return route.handler(request, **match.groupdict())
+        if request.method == "OPTIONS" and on_path and settings.load(settings.ApiSettings).allowed_origins:
+            methods = sorted({route.method for route, _ in on_path} | {"OPTIONS"})
+            return Response(204, content_type="text/plain", headers={"Access-Control-Allow-Methods": ",".join(methods)})
+        return problem(404, "not-found", "Not Found", "No such resource.")
+
+
+def create_app() -> App:
+    return App()
 
 
 def problem(
     status: int, slug: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> Response[str]:
+) -> Response:
     """An RFC 7807 answer. ``slug`` makes the stable ``type``; ``extra`` adds members."""
     body = {"type": PROBLEM_TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, **extra}
-    return Response(
-        status_code=status,
-        content_type=PROBLEM_CONTENT_TYPE,
-        body=json.dumps(body, separators=(",", ":")),
-        headers=headers,
-    )
+    return Response(status, json.dumps(body, separators=(",", ":")), PROBLEM_CONTENT_TYPE, dict(headers or {}))
 
 
-def _field_name(location: Any) -> str:
-    """Drop the request part ("body", "query") that Powertools puts first."""
-    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+# Errors about the request itself, whose detail is written for the person who sent it.
+REQUEST_PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
+    PayloadTooLarge: (413, "payload-too-large", "Content Too Large"),
+    UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported Media Type"),
+}
 
 
-def create_app(*, cors_headers: list[str] | None = None, validate: bool = True) -> APIGatewayRestResolver:
-    """A resolver with request validation, CORS for ``ALLOWED_ORIGINS`` and problem answers.
-
-    ``validate=False`` suits routes that read their bodies themselves: Powertools' OpenAPI
-    validation then is not imported (about 25 ms of cold start, docs/benchmarks.md).
-    """
-    origins = settings.load(settings.ApiSettings).allowed_origins
-    cors = (
-        CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], allow_headers=cors_headers, max_age=600)
-        if origins
-        else None
-    )
-    app = APIGatewayRestResolver(cors=cors, enable_validation=validate)
-
-    def correlation_id() -> str:
-        return logger.get_correlation_id() or app.current_event.request_context.request_id or "unknown"
-
-    def invalid_schema(exc: RequestValidationError) -> Response[str]:
-        errors = [{"field": _field_name(err.get("loc", ())), "message": err.get("msg", "")} for err in exc.errors()]
-        return problem(422, "invalid-request", "Invalid request", "Some fields are missing or invalid.", errors=errors)
-
-    def invalid_request(exc: InvalidRequest) -> Response[str]:
+def answer_error(exc: Exception, request: Request) -> Response:
+    """The answer for an error a route raised: what the client can act on, nothing internal."""
+    if isinstance(exc, InvalidRequest):
         errors = [{"field": err.field, "message": err.message} for err in exc.errors]
         return problem(422, "invalid-request", "Invalid request", exc.detail, errors=errors)
-
-    def too_large(exc: PayloadTooLarge) -> Response[str]:
-        return problem(413, "payload-too-large", "Content Too Large", exc.detail)
-
-    def unsupported(exc: UnsupportedMediaType) -> Response[str]:
-        return problem(415, "unsupported-media-type", "Unsupported Media Type", exc.detail)
-
-    def unauthorized(exc: Unauthorized) -> Response[str]:
+    if isinstance(exc, PayloadTooLarge | UnsupportedMediaType):
+        return problem(*REQUEST_PROBLEMS[type(exc)], exc.detail)
+    if isinstance(exc, Unauthorized):
         count("Unauthorized")
         return problem(401, "unauthorized", "Unauthorized", "Missing or invalid credentials.")
-
-    def rejected(exc: Rejected) -> Response[str]:
+    if isinstance(exc, Rejected):
         return problem(422, exc.kind, HTTPStatus(422).phrase, exc.message, **exc.extra)
-
-    def busy(exc: Busy) -> Response[str]:
+    if isinstance(exc, Busy):
         # 429 is what webhook senders (Ory Kratos among them) retry after a pause.
-        return problem(
-            429, "busy", "Too Many Requests", exc.message, headers={"Retry-After": str(exc.retry_after_seconds)}
-        )
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return problem(429, "busy", "Too Many Requests", exc.message, headers=headers)
+    return _server_problem(exc, logger.get_correlation_id() or request.request_id or "unknown")
 
-    def upstream(exc: UpstreamError) -> Response[str]:
+
+def _server_problem(exc: Exception, correlation_id: str) -> Response:
+    """Our side failed: the client gets a generic answer and the logs get the cause."""
+    if isinstance(exc, UpstreamError):
         logger.error("upstream failure", extra={"error": str(exc), "transient": exc.transient})
         status = 503 if exc.transient else 502
         return problem(
@@ -104,39 +181,42 @@ def create_app(*, cors_headers: list[str] | None = None, validate: bool = True) 
             "upstream-unavailable" if exc.transient else "upstream-error",
             HTTPStatus(status).phrase,
             "Mailchimp could not complete the request. Please try again later.",
-            correlation_id=correlation_id(),
+            correlation_id=correlation_id,
         )
-
-    def not_found(exc: NotFoundError) -> Response[str]:
-        return problem(404, "not-found", "Not Found", "No such resource.")
-
-    def misconfigured(exc: ConfigurationError) -> Response[str]:
+    if isinstance(exc, ConfigurationError):
         logger.error("configuration error", extra={"error": str(exc)})
-        return _internal_error(correlation_id())
-
-    def unexpected(exc: Exception) -> Response[str]:
+    else:
         logger.exception("unhandled error")
-        return _internal_error(correlation_id())
-
-    app.exception_handler(RequestValidationError)(invalid_schema)
-    app.exception_handler(InvalidRequest)(invalid_request)
-    app.exception_handler(PayloadTooLarge)(too_large)
-    app.exception_handler(UnsupportedMediaType)(unsupported)
-    app.exception_handler(Unauthorized)(unauthorized)
-    app.exception_handler(Rejected)(rejected)
-    app.exception_handler(Busy)(busy)
-    app.exception_handler(UpstreamError)(upstream)
-    app.exception_handler(ConfigurationError)(misconfigured)
-    app.exception_handler(Exception)(unexpected)
-    app.not_found(not_found)
-    return app
-
-
-def _internal_error(correlation: str) -> Response[str]:
     return problem(
         500,
         "internal-error",
         "Internal Server Error",
         "Something went wrong on our side. Quote the correlation id if you contact support.",
-        correlation_id=correlation,
+        correlation_id=correlation_id,
     )
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    """CORS headers for a request from one of ``ALLOWED_ORIGINS`` (or any, with ``*``)."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    allowed = settings.load(settings.ApiSettings).allowed_origins
+    if origin not in allowed and "*" not in allowed:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
+        "Vary": "Origin",
+    }
+
+
+def _proxy_result(response: Response, cors: dict[str, str]) -> dict[str, Any]:
+    headers = {"Content-Type": response.content_type, **cors, **response.headers}
+    return {
+        "statusCode": response.status_code,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }

@@ -1,4 +1,4 @@
-"""Secrets Manager access: JSON secrets validated by a model and cached with a max age.
+"""Secrets Manager access: JSON secrets checked by a model and cached with a max age.
 
 ``get_secret(arn, Model)`` answers from a per-container cache while the value is younger than
 ``SECRETS_MAX_AGE_SECONDS``; ``force=True`` reads it again (the clients do that once when
@@ -10,71 +10,102 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self, TypeVar
 
 import urllib3
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chimpbridge import settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, UpstreamError
+from chimpbridge.models import json_members
 
-SecretT = TypeVar("SecretT", bound=BaseModel)
+
+class SecretModel(Protocol):
+    @classmethod
+    def from_json(cls, document: Any) -> Self:
+        """The model from the secret's JSON; raises ValueError naming fields, never values."""
+        ...
 
 
-class MailchimpCredentials(BaseModel):
+SecretT = TypeVar("SecretT", bound=SecretModel)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailchimpCredentials:
     """``{"api_key": "...-us21"}``, or after OAuth ``{"access_token", "server_prefix"}``."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    api_key: str | None = Field(default=None, repr=False)
-    access_token: str | None = Field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    access_token: str | None = field(default=None, repr=False)
     server_prefix: str | None = None
 
-    @model_validator(mode="after")
-    def _one_way_to_authenticate(self) -> MailchimpCredentials:
+    def __post_init__(self) -> None:
         if self.access_token and self.server_prefix:
-            return self
+            return
         if self.api_key and "-" in self.api_key and self.api_key.rsplit("-", 1)[1]:
-            return self
+            return
         raise ValueError("needs api_key ending in -<dc>, or access_token with server_prefix")
+
+    @classmethod
+    def from_json(cls, document: Any) -> MailchimpCredentials:
+        return cls(**_text_members(document, cls, "api_key", "access_token", "server_prefix"))
 
     @property
     def data_center(self) -> str:
         if self.access_token and self.server_prefix:
             return self.server_prefix
-        assert self.api_key is not None  # guaranteed by the validator
+        assert self.api_key is not None  # guaranteed by __post_init__
         return self.api_key.rsplit("-", 1)[1]
 
 
-class MandrillCredentials(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+@dataclass(frozen=True)
+class MandrillCredentials:
+    api_key: str = field(repr=False)
 
-    api_key: str = Field(min_length=1, repr=False)
+    @classmethod
+    def from_json(cls, document: Any) -> MandrillCredentials:
+        api_key = _text_members(document, cls, "api_key").get("api_key")
+        if not api_key:
+            raise ValueError("needs api_key")
+        return cls(api_key)
 
 
-class HookKeys(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class HookKeys:
     """Keys accepted from Ory Kratos; two at once while one is being rotated out.
 
     ``initial_key`` is the random key the template generates at deploy, so the hook is never
     open or guarded by a placeholder; ``registration_hook_keys`` is what operators manage.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    registration_hook_keys: list[str] = field(default_factory=list, repr=False)
+    initial_key: str | None = field(default=None, repr=False)
 
-    registration_hook_keys: list[str] = Field(default_factory=list, repr=False)
-    initial_key: str | None = Field(default=None, repr=False)
-
-    @model_validator(mode="after")
-    def _at_least_one(self) -> HookKeys:
-        if not self.accepted_keys:
+    @classmethod
+    def from_json(cls, document: Any) -> HookKeys:
+        members = json_members(document, cls)
+        keys = members.get("registration_hook_keys", [])
+        if not (isinstance(keys, list) and all(isinstance(key, str) for key in keys)):
+            raise ValueError("registration_hook_keys must be a list of keys")
+        initial_key = _text_members(document, cls, "initial_key").get("initial_key")
+        hook_keys = cls(registration_hook_keys=keys, initial_key=initial_key)
+        if not hook_keys.accepted_keys:
             raise ValueError("needs at least one non-empty key in registration_hook_keys")
-        return self
+        return hook_keys
 
     @property
     def accepted_keys(self) -> list[str]:
         keys = [key for key in self.registration_hook_keys if key]
         return keys + ([self.initial_key] if self.initial_key else [])
+
+
+def _text_members(document: Any, model: type, *names: str) -> dict[str, str]:
+    """The members ``names`` of a secret's JSON, which must be text when present."""
+    members = json_members(document, model)
+    for name in names:
+        if name in members and not isinstance(members[name], str):
+            raise ValueError(f"{name} must be text")
+    return {name: members[name] for name in names if name in members}
 
 
 _cache: dict[str, tuple[float, str]] = {}
@@ -95,10 +126,9 @@ def get_secret(arn: str, model: type[SecretT], *, force: bool = False) -> Secret
     else:
         raw = cached[1]
     try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = ", ".join(str(err["loc"][0]) for err in exc.errors() if err["loc"]) or "its JSON"
-        raise ConfigurationError(f"secret {arn} is not a valid {model.__name__} ({fields})") from None
+        return model.from_json(json.loads(raw))
+    except ValueError as exc:  # the message names fields, never values
+        raise ConfigurationError(f"secret {arn} is not a valid {model.__name__} ({exc})") from None
 
 
 def clear_cache() -> None:

@@ -3,28 +3,51 @@
 Each model lists the variables one concern needs, by their environment names. ``load()``
 parses a model once per container and caches it; a missing or malformed variable fails the
 first invocation with a message that names it (never its value).
+
+The models are frozen dataclasses whose fields say which variable they read and how
+(``env(NAME, parser)``), not pydantic models: every function loads settings on its first
+invocation, and importing pydantic would add about 0.1 s to each cold start
+(docs/benchmarks.md, "Signup cold start").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
-from typing import Annotated, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator, model_validator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, dataclass_transform
 
 from chimpbridge.errors import ConfigurationError
 from chimpbridge.models.signup import SignupFieldMap
 
-Seconds = Annotated[float, Field(gt=0)]
+T = TypeVar("T")
+Parser = Callable[[str], Any]
 
 
-class EnvModel(BaseModel):
-    """Fields are declared with ``alias=<ENV_NAME>``; unknown variables are ignored."""
+def env(
+    name: str,
+    parse: Parser = str,
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Any = dataclasses.MISSING,
+    secret: bool = False,
+) -> Any:
+    """A field read from the variable ``name`` by ``parse`` (which raises ValueError)."""
+    metadata = {"env": name, "parse": parse}
+    return dataclasses.field(default=default, default_factory=default_factory, repr=not secret, metadata=metadata)
 
-    # Schemas are built on first use: each function loads only the few settings it needs.
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, defer_build=True)
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(env,))
+class EnvModel:
+    """Fields are declared with ``env(<ENV_NAME>, parser)``; other variables are ignored. A
+    model that checks fields together does it in ``__post_init__`` (raising ValueError)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(frozen=True, kw_only=True)(cls)
 
 
 ModelT = TypeVar("ModelT", bound=EnvModel)
@@ -33,10 +56,29 @@ ModelT = TypeVar("ModelT", bound=EnvModel)
 @functools.cache
 def load(model: type[ModelT]) -> ModelT:
     """Parse ``model`` from the environment, once per container."""
-    try:
-        return model.model_validate({k: v for k, v in os.environ.items() if v != ""})
-    except ValidationError as exc:
-        raise ConfigurationError(_describe(model, exc)) from None
+    return parse(model, os.environ)
+
+
+def parse(model: type[ModelT], environ: Mapping[str, str]) -> ModelT:
+    values: dict[str, Any] = {}
+    problems = []
+    for field in dataclasses.fields(model):  # type: ignore[arg-type]
+        name = field.metadata["env"]
+        raw = environ.get(name, "").strip()
+        if not raw:  # empty means unset, as SAM renders an empty parameter
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                problems.append(f"{name} is not set")
+            continue
+        try:
+            values[field.name] = field.metadata["parse"](raw)
+        except ValueError as exc:
+            problems.append(f"{name} is invalid: {exc}")
+    if not problems:
+        try:
+            return model(**values)
+        except ValueError as exc:
+            problems.append(str(exc))
+    raise ConfigurationError(f"{model.__name__}: " + "; ".join(problems))
 
 
 def clear() -> None:
@@ -44,38 +86,107 @@ def clear() -> None:
     load.cache_clear()
 
 
-def _describe(model: type[EnvModel], exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else model.__name__
-        if error["type"] == "missing":
-            problems.append(f"{name} is not set")
-        else:
-            problems.append(f"{name} is invalid: {error['msg']}")
-    return f"{model.__name__}: " + "; ".join(problems)
+# ---------------------------------------------------------------- parsers: str -> value or ValueError
+def integer(*, ge: int | None = None, le: int | None = None) -> Callable[[str], int]:
+    def parse_integer(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("not a whole number") from None
+        return _in_range(value, ge, le)
+
+    return parse_integer
 
 
-def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
+def seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
+    if not value > 0:
+        raise ValueError("must be greater than 0")
     return value
 
 
+def _in_range(value: int, ge: int | None, le: int | None) -> int:
+    if ge is not None and value < ge:
+        raise ValueError(f"must be at least {ge}")
+    if le is not None and value > le:
+        raise ValueError(f"must be at most {le}")
+    return value
+
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+
+def flag(raw: str) -> bool:
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ValueError("not true or false")
+
+
+def text(*, max_length: int | None = None, pattern: str | None = None) -> Callable[[str], str]:
+    compiled = re.compile(pattern) if pattern else None
+
+    def parse_text(raw: str) -> str:
+        if max_length is not None and len(raw) > max_length:
+            raise ValueError(f"longer than {max_length} characters")
+        if compiled is not None and not compiled.match(raw):
+            raise ValueError(f"does not match {pattern}")
+        return raw
+
+    return parse_text
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def parse_choice(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
+        return raw
+
+    return parse_choice
+
+
+def comma_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def json_value(build: Callable[[Any], T]) -> Callable[[str], T]:
+    """JSON text, checked by ``build`` (which raises ValueError)."""
+
+    def parse_json(raw: str) -> T:
+        try:
+            document = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+        return build(document)
+
+    return parse_json
+
+
+HTTP_URL = r"^https?://"
+EMAIL_ADDRESS = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+# ---------------------------------------------------------------- shared by every function
 class AwsSettings(EnvModel):
     """What Lambda sets for every function, plus the endpoint override used locally."""
 
-    region: str = Field(alias="AWS_REGION", default="us-east-1")
-    endpoint_url: str | None = Field(alias="AWS_ENDPOINT_URL", default=None)
-    secrets_endpoint_url: str | None = Field(alias="AWS_ENDPOINT_URL_SECRETS_MANAGER", default=None)
-    access_key_id: str | None = Field(alias="AWS_ACCESS_KEY_ID", default=None, repr=False)
-    secret_access_key: str | None = Field(alias="AWS_SECRET_ACCESS_KEY", default=None, repr=False)
-    session_token: str | None = Field(alias="AWS_SESSION_TOKEN", default=None, repr=False)
+    region: str = env("AWS_REGION", default="us-east-1")
+    endpoint_url: str | None = env("AWS_ENDPOINT_URL", default=None)
+    secrets_endpoint_url: str | None = env("AWS_ENDPOINT_URL_SECRETS_MANAGER", default=None)
+    access_key_id: str | None = env("AWS_ACCESS_KEY_ID", default=None, secret=True)
+    secret_access_key: str | None = env("AWS_SECRET_ACCESS_KEY", default=None, secret=True)
+    session_token: str | None = env("AWS_SESSION_TOKEN", default=None, secret=True)
 
 
 class SecretsSettings(EnvModel):
     """How long a secret read from Secrets Manager is trusted before it is read again."""
 
-    max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0)
+    max_age_seconds: int = env("SECRETS_MAX_AGE_SECONDS", integer(ge=0), default=300)
 
 
 class HttpSettings(EnvModel):
@@ -85,20 +196,20 @@ class HttpSettings(EnvModel):
     is short by default; queue consumers and exports raise it through their environment.
     """
 
-    connect_timeout: Seconds = Field(alias="MAILCHIMP_CONNECT_TIMEOUT_SECONDS", default=3.05)
-    read_timeout: Seconds = Field(alias="MAILCHIMP_READ_TIMEOUT_SECONDS", default=10.0)
-    retry_budget: Seconds = Field(alias="MAILCHIMP_RETRY_BUDGET_SECONDS", default=8.0)
-    max_attempts: int = Field(alias="MAILCHIMP_MAX_ATTEMPTS", default=4, ge=1, le=10)
-    pool_size: int = Field(alias="MAILCHIMP_MAX_CONNECTIONS", default=10, ge=1, le=10)
+    connect_timeout: float = env("MAILCHIMP_CONNECT_TIMEOUT_SECONDS", seconds, default=3.05)
+    read_timeout: float = env("MAILCHIMP_READ_TIMEOUT_SECONDS", seconds, default=10.0)
+    retry_budget: float = env("MAILCHIMP_RETRY_BUDGET_SECONDS", seconds, default=8.0)
+    max_attempts: int = env("MAILCHIMP_MAX_ATTEMPTS", integer(ge=1, le=10), default=4)
+    pool_size: int = env("MAILCHIMP_MAX_CONNECTIONS", integer(ge=1, le=10), default=10)
 
 
 class TracingSettings(EnvModel):
     """Whether X-Ray tracing is on, decided as Powertools decides it: inside Lambda, unless
     POWERTOOLS_TRACE_DISABLED is set or ``sam local`` runs the function."""
 
-    disabled: bool = Field(alias="POWERTOOLS_TRACE_DISABLED", default=False)
-    lambda_task_root: str | None = Field(alias="LAMBDA_TASK_ROOT", default=None)
-    sam_local: bool = Field(alias="AWS_SAM_LOCAL", default=False)
+    disabled: bool = env("POWERTOOLS_TRACE_DISABLED", flag, default=False)
+    lambda_task_root: str | None = env("LAMBDA_TASK_ROOT", default=None)
+    sam_local: bool = env("AWS_SAM_LOCAL", flag, default=False)
 
     @property
     def enabled(self) -> bool:
@@ -106,57 +217,80 @@ class TracingSettings(EnvModel):
 
 
 class MailchimpSettings(EnvModel):
-    secret_arn: str = Field(alias="MAILCHIMP_SECRET_ARN")
+    secret_arn: str = env("MAILCHIMP_SECRET_ARN")
     # Base URL override (the local sandbox); production derives it from the key's data center.
-    api_url: str | None = Field(alias="MAILCHIMP_API_URL", default=None)
+    api_url: str | None = env("MAILCHIMP_API_URL", default=None)
 
 
 class MandrillSettings(EnvModel):
-    secret_arn: str = Field(alias="MANDRILL_SECRET_ARN")
-    api_url: str | None = Field(alias="MANDRILL_API_URL", default=None)
+    secret_arn: str = env("MANDRILL_SECRET_ARN")
+    api_url: str | None = env("MANDRILL_API_URL", default=None)
 
 
 class ApiSettings(EnvModel):
     """Settings shared by every HTTP-facing function."""
 
-    allowed_origins: list[str] = Field(alias="ALLOWED_ORIGINS", default_factory=list)
-
-    _split = field_validator("allowed_origins", mode="before")(_comma_list)
+    allowed_origins: list[str] = env("ALLOWED_ORIGINS", comma_list, default_factory=list)
 
 
 # ---------------------------------------------------------------- registration hook and emails
-class EmailFlow(BaseModel):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EmailFlow:
     """Which email one hook (``POST /hooks/<name>``) sends: the bundle's own template files
     (``template``: ``<name>.html`` + ``<name>.txt`` in chimpbridge/templates) or a template
     stored in Mandrill (``mandrill_template``, sent with ``messages/send-template``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    template: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    mandrill_template: str | None = Field(default=None, min_length=1, max_length=200)
-    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    template: str | None = None
+    mandrill_template: str | None = None
+    subject: str | None = None
     merge_language: Literal["handlebars", "mailchimp"] = "handlebars"
-    tags: list[str] = Field(default_factory=list, max_length=5)
+    tags: list[str] = dataclasses.field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _one_template(self) -> EmailFlow:
+    def __post_init__(self) -> None:
         if (self.template is None) == (self.mandrill_template is None):
             raise ValueError("set exactly one of template (bundle files) or mandrill_template")
+        if self.template is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.template):
+            raise ValueError("template must be a file name: a-z, 0-9, _ and -")
         if self.template is not None and self.subject is None:
             raise ValueError("a bundle template needs a subject")
-        return self
+        for name, value in (("mandrill_template", self.mandrill_template), ("subject", self.subject)):
+            if value is not None and not 1 <= len(value) <= 200:
+                raise ValueError(f"{name} must be 1 to 200 characters")
+        if self.merge_language not in ("handlebars", "mailchimp"):
+            raise ValueError("merge_language must be handlebars or mailchimp")
+        if len(self.tags) > 5 or not all(isinstance(tag, str) for tag in self.tags):
+            raise ValueError("tags must be at most 5 names")
+
+    @classmethod
+    def from_json(cls, document: Any) -> EmailFlow:
+        if not isinstance(document, dict):
+            raise ValueError("a flow must be a JSON object")
+        unknown = document.keys() - {field.name for field in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError("unknown member " + ", ".join(sorted(unknown)))
+        for name in ("template", "mandrill_template", "subject", "merge_language"):
+            if document.get(name) is not None and not isinstance(document[name], str):
+                raise ValueError(f"{name} must be text")
+        if not isinstance(document.get("tags", []), list):
+            raise ValueError("tags must be a list")
+        return cls(**document)
 
 
 HOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 
 
-def _json_object(value: object) -> object:
-    if isinstance(value, str):
+def _flows(document: Any) -> dict[str, EmailFlow]:
+    if not isinstance(document, dict) or not document:
+        raise ValueError("must be a JSON object with at least one hook")
+    flows = {}
+    for hook, flow in document.items():
+        if not re.match(HOOK_NAME_PATTERN, hook):
+            raise ValueError(f"hook names must match {HOOK_NAME_PATTERN}")
         try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg})") from None
-    return value
+            flows[hook] = EmailFlow.from_json(flow)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{hook}: {exc}") from None
+    return flows
 
 
 def _default_flows() -> dict[str, EmailFlow]:
@@ -169,75 +303,73 @@ class EmailFlowSettings(EnvModel):
     """``EMAIL_FLOWS``: hook name -> :class:`EmailFlow`, as JSON. Read by the hook (which names
     exist) and by the sender (what to send), so both always agree."""
 
-    flows: dict[Annotated[str, Field(pattern=HOOK_NAME_PATTERN)], EmailFlow] = Field(
-        alias="EMAIL_FLOWS", default_factory=_default_flows, min_length=1
-    )
-
-    _parse = field_validator("flows", mode="before")(_json_object)
+    flows: dict[str, EmailFlow] = env("EMAIL_FLOWS", json_value(_flows), default_factory=_default_flows)
 
 
 class IdempotencySettings(EnvModel):
     """The Powertools idempotency table (key ``id``, TTL ``expiration``)."""
 
-    table_name: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    table_name: str = env("IDEMPOTENCY_TABLE")
 
 
 class HookSettings(EnvModel):
     """The registration hook: who may call it, where emails (and opted-in signups) are queued."""
 
-    keys_secret_arn: str = Field(alias="HOOK_KEYS_SECRET_ARN")
+    keys_secret_arn: str = env("HOOK_KEYS_SECRET_ARN")
     # Kratos' api_key auth sends the key in a header of the operator's choosing; basic_auth
     # always uses Authorization.
-    auth_header: str = Field(alias="HOOK_AUTH_HEADER", default="Authorization", min_length=1)
-    email_queue_url: str = Field(alias="EMAIL_QUEUE_URL")
+    auth_header: str = env("HOOK_AUTH_HEADER", default="Authorization")
+    email_queue_url: str = env("EMAIL_QUEUE_URL")
     # Seconds a (hook, identity, flow) is remembered by the hook; the sender remembers longer.
-    dedupe_seconds: int = Field(alias="HOOK_DEDUPE_SECONDS", default=86_400, ge=60)
+    dedupe_seconds: int = env("HOOK_DEDUPE_SECONDS", integer(ge=60), default=86_400)
     # A boolean trait (``traits.<name>``, dotted one level deep) that also subscribes the person.
-    newsletter_trait: str | None = Field(alias="NEWSLETTER_OPT_IN_TRAIT", default=None, max_length=100)
-    signup_queue_url: str | None = Field(alias="SIGNUP_QUEUE_URL", default=None)
-    list_id: str | None = Field(alias="MAILCHIMP_LIST_ID", default=None)
+    newsletter_trait: str | None = env("NEWSLETTER_OPT_IN_TRAIT", text(max_length=100), default=None)
+    signup_queue_url: str | None = env("SIGNUP_QUEUE_URL", default=None)
+    list_id: str | None = env("MAILCHIMP_LIST_ID", default=None)
 
-    @model_validator(mode="after")
-    def _opt_in_needs_a_queue(self) -> HookSettings:
+    def __post_init__(self) -> None:
         if self.newsletter_trait and not (self.signup_queue_url and self.list_id):
             raise ValueError("NEWSLETTER_OPT_IN_TRAIT needs SIGNUP_QUEUE_URL and MAILCHIMP_LIST_ID")
-        return self
 
 
 class EmailSettings(EnvModel):
     """The email sender: who the email is from, how hard it retries, how long it remembers."""
 
-    from_email: str = Field(alias="EMAIL_FROM_ADDRESS", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    from_name: str = Field(alias="EMAIL_FROM_NAME", default="", max_length=100)
-    reply_to: str | None = Field(alias="EMAIL_REPLY_TO", default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    from_email: str = env("EMAIL_FROM_ADDRESS", text(pattern=EMAIL_ADDRESS))
+    from_name: str = env("EMAIL_FROM_NAME", text(max_length=100), default="")
+    reply_to: str | None = env("EMAIL_REPLY_TO", text(pattern=EMAIL_ADDRESS), default=None)
     # Records of one batch sent at once (Mandrill connections: concurrency x MaximumConcurrency).
-    send_concurrency: int = Field(alias="EMAIL_SEND_CONCURRENCY", default=5, ge=1, le=10)
+    send_concurrency: int = env("EMAIL_SEND_CONCURRENCY", integer(ge=1, le=10), default=5)
     # A failed record is retried after base * 2^(receives - 1) seconds (with jitter), at most max.
-    retry_base_seconds: int = Field(alias="EMAIL_RETRY_BASE_DELAY_SECONDS", default=10, ge=0, le=900)
-    retry_max_seconds: int = Field(alias="EMAIL_RETRY_MAX_DELAY_SECONDS", default=900, ge=0, le=43_200)
-    queue_url: str | None = Field(alias="EMAIL_QUEUE_URL", default=None)
+    retry_base_seconds: int = env("EMAIL_RETRY_BASE_DELAY_SECONDS", integer(ge=0, le=900), default=10)
+    retry_max_seconds: int = env("EMAIL_RETRY_MAX_DELAY_SECONDS", integer(ge=0, le=43_200), default=900)
+    queue_url: str | None = env("EMAIL_QUEUE_URL", default=None)
     # How long a sent email is remembered: longer than a message can live in queue + DLQ.
-    dedupe_days: int = Field(alias="EMAIL_DEDUPE_DAYS", default=30, ge=1, le=365)
+    dedupe_days: int = env("EMAIL_DEDUPE_DAYS", integer(ge=1, le=365), default=30)
     # Mandrill's answer to a send was lost (read timeout): "resend" never risks a missing email,
     # "skip" never risks a second one. See README, "Exactly once".
-    on_uncertain_send: Literal["resend", "skip"] = Field(alias="EMAIL_ON_UNCERTAIN_SEND", default="resend")
+    on_uncertain_send: Literal["resend", "skip"] = env(
+        "EMAIL_ON_UNCERTAIN_SEND", one_of("resend", "skip"), default="resend"
+    )
 
 
 # ---------------------------------------------------------------- newsletter signup
 class SignupSettings(EnvModel):
     """``POST /subscribe``: which audience, how people join it, and what a form may set."""
 
-    list_id: str = Field(alias="MAILCHIMP_LIST_ID", min_length=1)
-    queue_url: str = Field(alias="SIGNUP_QUEUE_URL", min_length=1)
+    list_id: str = env("MAILCHIMP_LIST_ID")
+    queue_url: str = env("SIGNUP_QUEUE_URL")
     # Double opt-in (the default) adds new people as "pending" until they confirm by email.
-    double_opt_in: bool = Field(alias="SIGNUP_DOUBLE_OPT_IN", default=True)
-    field_map: Json[SignupFieldMap] = Field(alias="SIGNUP_FIELD_MAP", default_factory=SignupFieldMap)
-    form_secret_arn: str | None = Field(alias="SIGNUP_FORM_SECRET_ARN", default=None)
-    success_redirect_url: str | None = Field(alias="SIGNUP_SUCCESS_REDIRECT_URL", default=None, pattern="^https?://")
-    error_redirect_url: str | None = Field(alias="SIGNUP_ERROR_REDIRECT_URL", default=None, pattern="^https?://")
+    double_opt_in: bool = env("SIGNUP_DOUBLE_OPT_IN", flag, default=True)
+    field_map: SignupFieldMap = env(
+        "SIGNUP_FIELD_MAP", json_value(SignupFieldMap.from_json), default_factory=SignupFieldMap
+    )
+    form_secret_arn: str | None = env("SIGNUP_FORM_SECRET_ARN", default=None)
+    success_redirect_url: str | None = env("SIGNUP_SUCCESS_REDIRECT_URL", text(pattern=HTTP_URL), default=None)
+    error_redirect_url: str | None = env("SIGNUP_ERROR_REDIRECT_URL", text(pattern=HTTP_URL), default=None)
     # The audience's hosted signup form: where a "forgotten" address must re-subscribe itself.
-    hosted_form_url: str | None = Field(alias="SIGNUP_HOSTED_FORM_URL", default=None, pattern="^https?://")
-    max_body_bytes: int = Field(alias="SIGNUP_MAX_BODY_BYTES", default=16_384, ge=1_024, le=1_048_576)
+    hosted_form_url: str | None = env("SIGNUP_HOSTED_FORM_URL", text(pattern=HTTP_URL), default=None)
+    max_body_bytes: int = env("SIGNUP_MAX_BODY_BYTES", integer(ge=1_024, le=1_048_576), default=16_384)
 
     @property
     def status_if_new(self) -> Literal["pending", "subscribed"]:
@@ -248,32 +380,32 @@ class SignupWorkerSettings(EnvModel):
     """The signup worker: how many queued signups it applies at once, and how long a record that
     failed for a passing reason waits before its next try."""
 
-    queue_url: str | None = Field(alias="SIGNUP_QUEUE_URL", default=None)
+    queue_url: str | None = env("SIGNUP_QUEUE_URL", default=None)
     # Records of one batch applied at once; times the event source's MaximumConcurrency this is
     # the worker's share of Mailchimp's 10 connections per account (3 x 2 = 6; an export takes 4).
-    concurrency: int = Field(alias="SIGNUP_WORKER_CONCURRENCY", default=3, ge=1, le=10)
-    retry_base_seconds: int = Field(alias="SIGNUP_RETRY_BASE_DELAY_SECONDS", default=15, ge=0, le=900)
-    retry_max_seconds: int = Field(alias="SIGNUP_RETRY_MAX_DELAY_SECONDS", default=900, ge=0, le=43_200)
+    concurrency: int = env("SIGNUP_WORKER_CONCURRENCY", integer(ge=1, le=10), default=3)
+    retry_base_seconds: int = env("SIGNUP_RETRY_BASE_DELAY_SECONDS", integer(ge=0, le=900), default=15)
+    retry_max_seconds: int = env("SIGNUP_RETRY_MAX_DELAY_SECONDS", integer(ge=0, le=43_200), default=900)
 
 
 # ---------------------------------------------------------------- audience export
 class ExportSettings(EnvModel):
     """The scheduled audience export: where it writes, and how hard it pulls on Mailchimp."""
 
-    state_table: str = Field(alias="STATE_TABLE", min_length=1)
-    bucket: str = Field(alias="EXPORT_BUCKET", min_length=1)
+    state_table: str = env("STATE_TABLE")
+    bucket: str = env("EXPORT_BUCKET")
     # Pages fetched at once = connections held. Mailchimp allows 10 per account, shared with
     # signups and everything else; the default leaves room for them.
-    concurrency: int = Field(alias="EXPORT_CONCURRENCY", default=4, ge=1, le=10)
-    part_size_mib: int = Field(alias="EXPORT_PART_SIZE_MIB", default=8, ge=5, le=512)
+    concurrency: int = env("EXPORT_CONCURRENCY", integer(ge=1, le=10), default=4)
+    part_size_mib: int = env("EXPORT_PART_SIZE_MIB", integer(ge=5, le=512), default=8)
     # Stop taking new pages this long before the Lambda deadline, then checkpoint.
-    stop_before_deadline_seconds: Seconds = Field(alias="EXPORT_STOP_BEFORE_DEADLINE_SECONDS", default=60)
+    stop_before_deadline_seconds: float = env("EXPORT_STOP_BEFORE_DEADLINE_SECONDS", seconds, default=60)
     # 0: as many as the invocation's time allows. A limit makes invocations short and even.
-    max_pages_per_invocation: int = Field(alias="EXPORT_MAX_PAGES_PER_INVOCATION", default=0, ge=0)
+    max_pages_per_invocation: int = env("EXPORT_MAX_PAGES_PER_INVOCATION", integer(ge=0), default=0)
     # A run exports members changed before (its start - this): covers clock skew between
     # Lambda and Mailchimp, so a change stamped during the run can never fall inside the run.
-    settle_seconds: int = Field(alias="EXPORT_SETTLE_SECONDS", default=10, ge=0, le=3600)
+    settle_seconds: int = env("EXPORT_SETTLE_SECONDS", integer(ge=0, le=3600), default=10)
     # The longest the state machine waits before calling the function again (the largest wait
     # of its Retry rules, statemachine/audience_export.asl.json). A run's lock lease runs to the
     # invocation's deadline plus this plus a margin, so it never lapses under a live run.
-    max_retry_delay_seconds: int = Field(alias="EXPORT_MAX_RETRY_DELAY_SECONDS", default=600, ge=0, le=3600)
+    max_retry_delay_seconds: int = env("EXPORT_MAX_RETRY_DELAY_SECONDS", integer(ge=0, le=3600), default=600)

@@ -181,9 +181,9 @@ def _intake(
 
 def _queue(*, intake: HookIntake) -> HookAccepted:
     config = settings.load(settings.HookSettings)
-    queues.send(config.email_queue_url, intake.message)
+    queues.send(config.email_queue_url, intake.message.model_dump_json(exclude_none=True))
     if intake.signup is not None and config.signup_queue_url:
-        queues.send(config.signup_queue_url, intake.signup)
+        queues.send(config.signup_queue_url, intake.signup.to_json())
     return HookAccepted(
         hook=intake.message.hook,
         idempotency_key=intake.message.idempotency_key,

@@ -24,7 +24,7 @@ from chimpbridge import settings
 from chimpbridge.errors import ChimpBridgeError, ConfigurationError, InvalidRequest, Rejected, UpstreamError
 from chimpbridge.logic import signup_form, signup_guard
 from chimpbridge.logic.signup_apply import apply_signup
-from chimpbridge.models.signup import FormToken, QueuedSignup, Signup, SignupAnswer, SignupResult, SignupSubmission
+from chimpbridge.models.signup import QueuedSignup, Signup, SignupAnswer, SignupResult, SignupSubmission
 from chimpbridge.observability import count, logger
 
 MESSAGES: dict[SignupResult, str] = {
@@ -106,7 +106,7 @@ def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
     queue_url = settings.load(settings.SignupSettings).queue_url
     message = QueuedSignup(signup=signup, queued_at=datetime.now(UTC), reason=reason, request_id=request_id)
     try:
-        queues.send(queue_url, message)
+        queues.send(queue_url, message.to_json())
     except Exception as exc:
         # Neither Mailchimp nor the queue took it: the one case where the person must be asked
         # to try again (503; 500 for anything but SQS itself), so it is logged as loudly as we can.
@@ -121,10 +121,10 @@ def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
     logger.warning("signup queued for the worker", extra={"reason": reason, "email": signup.email})
 
 
-def form_token() -> FormToken:
+def form_token() -> str:
     """``GET /subscribe/token``: a signed timestamp for the form's ``_form_token`` field."""
     config = settings.load(settings.SignupSettings)
-    return FormToken(form_token=signup_guard.issue_token(config.form_secret_arn))
+    return signup_guard.issue_token(config.form_secret_arn)
 
 
 def wants_redirect(submission: SignupSubmission) -> bool:

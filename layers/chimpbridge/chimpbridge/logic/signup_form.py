@@ -16,17 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import ValidationError
-
 from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from chimpbridge.logic.signup_language import language_from_header, mailchimp_language
-from chimpbridge.models.signup import (
-    MergeValue,
-    Signup,
-    SignupFieldMap,
-    SignupRequest,
-    SignupSubmission,
-)
+from chimpbridge.models.signup import MergeValue, Signup, SignupFieldMap, SignupSubmission
 from chimpbridge.observability import count, logger
 
 MAX_FORM_FIELDS = 200
@@ -200,6 +192,51 @@ def _merge_tag_for(name: str, field_map: SignupFieldMap) -> str | None:
 
 
 # ---------------------------------------------------------------- JSON
+# The JSON body's own members; others are ignored unless the field map names them.
+# "_honeypot" and "_form_token" may also be sent without the underscore.
+JSON_MEMBERS = frozenset(
+    {"email", "first_name", "last_name", "merge_fields", "tags", "interests", "language", "marketing_permissions"}
+    | {"_honeypot", "_form_token", "honeypot", "form_token"}
+)
+
+
+class _JsonErrors:
+    """Collects one message per wrongly typed member, for one InvalidRequest."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def text(self, document: dict[str, Any], name: str, max_length: int, *, alias: str | None = None) -> str | None:
+        key = name if name in document or alias is None else alias
+        value = document.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.errors.append(FieldError(name, "Enter text here."))
+            return None
+        if len(value.strip()) > max_length:
+            self.errors.append(FieldError(name, f"Keep this under {max_length} characters."))
+            return None
+        return value.strip()
+
+    def items(self, document: dict[str, Any], name: str, kind: type[list[Any] | dict[str, Any]], max_items: int) -> Any:
+        value = document.get(name)
+        if value is None:
+            return kind()
+        if not isinstance(value, kind):
+            self.errors.append(FieldError(name, f"Send a JSON {'object' if kind is dict else 'list'} here."))
+            return kind()
+        if len(value) > max_items:
+            self.errors.append(FieldError(name, f"Send at most {max_items} of these."))
+            return kind()
+        return value
+
+    def check(self, name: str, ok: bool, message: str) -> bool:
+        if not ok:
+            self.errors.append(FieldError(name, message))
+        return ok
+
+
 def _json_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
     try:
         document = json.loads(body or b"null")
@@ -207,34 +244,73 @@ def _json_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
         raise InvalidRequest("The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise InvalidRequest("Send the signup as a JSON object.")
-    try:
-        request = SignupRequest.model_validate(document)
-    except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(part) for part in error["loc"]) or "body", error["msg"])
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
-        raise InvalidRequest("Some fields are missing or invalid.", errors) from None
-    fields = SignupFields(email=request.email, source="json", form_token=request.form_token)
-    fields.honeypot_filled = bool(request.honeypot)
-    for name, given in (("first_name", request.first_name), ("last_name", request.last_name)):
+    check = _JsonErrors()
+    email = document.get("email")
+    if check.check("email", email is not None, "Enter your email address."):
+        email = check.text(document, "email", 320)
+    fields = SignupFields(email=email or "", source="json")
+    fields.honeypot_filled = bool(check.text(document, "_honeypot", 1000, alias="honeypot"))
+    fields.form_token = check.text(document, "_form_token", 200, alias="form_token")
+    _json_merge_fields(check, document, field_map, fields)
+    tags = check.items(document, "tags", list, 50)
+    if check.check("tags", all(isinstance(tag, str) for tag in tags), "Send tag names as text."):
+        fields.tags = [tag for tag in tags if tag.strip()]
+    fields.interests = _json_interests(check, document.get("interests"))
+    fields.language = check.text(document, "language", 20) or None
+    for index, permission in enumerate(check.items(document, "marketing_permissions", list, 20)):
+        fields.marketing_permissions.extend(_json_permission(check, f"marketing_permissions.{index}", permission))
+    if check.errors:
+        raise InvalidRequest("Some fields are missing or invalid.", check.errors)
+    return fields
+
+
+def _json_merge_fields(
+    check: _JsonErrors, document: dict[str, Any], field_map: SignupFieldMap, fields: SignupFields
+) -> None:
+    for name in ("first_name", "last_name"):
+        given = check.text(document, name, 255)
         if given:
             _put_merge_field(fields, field_map, name, given)
-    for name, value in request.merge_fields.items():
-        _put_merge_field(fields, field_map, name.strip(), value, display=f"merge_fields.{name}")
+    for name, value in check.items(document, "merge_fields", dict, 60).items():
+        if check.check(f"merge_fields.{name}", _is_merge_value(value), "Enter text, a number or true/false here."):
+            _put_merge_field(fields, field_map, name.strip(), value, display=f"merge_fields.{name}")
     # Top-level members the field map names (``"company": "COMPANY"``), as a form would post them.
-    for name in field_map.merge_fields.keys() - SignupRequest.model_fields.keys():
+    for name in field_map.merge_fields.keys() - JSON_MEMBERS:
         given = document.get(name)
         if isinstance(given, str | int | float) and not isinstance(given, bool):
             _put_merge_field(fields, field_map, name, given)
-        elif given is not None:
-            raise InvalidRequest("Some fields are missing or invalid.", [FieldError(name, "Enter text here.")])
-    fields.tags = [tag for tag in request.tags if tag.strip()]
-    interests = request.interests
-    fields.interests = {key: True for key in interests} if isinstance(interests, list) else dict(interests)
-    fields.language = request.language or None
-    fields.marketing_permissions = [permission.model_dump() for permission in request.marketing_permissions]
-    return fields
+        else:
+            check.check(name, given is None, "Enter text here.")
+
+
+def _json_interests(check: _JsonErrors, interests: Any) -> dict[str, bool]:
+    """``{"<interest id>": true|false}``, or a list of interest ids to join."""
+    if interests is None:
+        return {}
+    if isinstance(interests, list) and all(isinstance(key, str) for key in interests):
+        wanted = dict.fromkeys(interests, True)
+    elif isinstance(interests, dict) and all(isinstance(value, bool) for value in interests.values()):
+        wanted = dict(interests)
+    else:
+        check.check("interests", False, "Send interest ids as a list, or as an object of true/false.")
+        return {}
+    return wanted if check.check("interests", len(wanted) <= 100, "Send at most 100 of these.") else {}
+
+
+def _json_permission(check: _JsonErrors, name: str, permission: Any) -> list[dict[str, Any]]:
+    if not check.check(name, isinstance(permission, dict), "Send each permission as a JSON object."):
+        return []
+    permission_id, enabled = permission.get("marketing_permission_id"), permission.get("enabled")
+    id_given = isinstance(permission_id, str) and 1 <= len(permission_id) <= 64
+    id_ok = check.check(f"{name}.marketing_permission_id", id_given, "Send the permission's id.")
+    enabled_ok = check.check(f"{name}.enabled", isinstance(enabled, bool), "Send true or false.")
+    return [{"marketing_permission_id": permission_id, "enabled": enabled}] if id_ok and enabled_ok else []
+
+
+def _is_merge_value(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(part, str) for part in value.values())
+    return isinstance(value, str | int | float | bool)
 
 
 def _put_merge_field(

@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import re
 import time
-from dataclasses import dataclass
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, field
+from typing import Any
 
 from chimpbridge.errors import ConfigurationError
+from chimpbridge.models import json_members
 from chimpbridge.secrets import get_secret
 
 MIN_FORM_AGE_SECONDS = 2
@@ -28,12 +28,18 @@ _TOKEN = re.compile(r"^(\d{9,11})\.([A-Za-z0-9_-]{16,64})$")
 _SIGNATURE_BYTES = 24
 
 
-class FormTokenKey(BaseModel):
+@dataclass(frozen=True)
+class FormTokenKey:
     """The signup form secret: ``{"form_token_key": "..."}`` (the template generates it)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    form_token_key: str = field(repr=False)
 
-    form_token_key: str = Field(min_length=16, repr=False)
+    @classmethod
+    def from_json(cls, document: Any) -> FormTokenKey:
+        key = json_members(document, cls).get("form_token_key")
+        if not (isinstance(key, str) and len(key) >= 16):
+            raise ValueError("form_token_key must be at least 16 characters")
+        return cls(key)
 
 
 @dataclass(frozen=True)

@@ -3,44 +3,129 @@
 The direct path (``POST /subscribe``), the signup worker (queued signups) and the registration
 hook's newsletter opt-in all speak this model, so a queued signup is applied exactly as a
 direct one would have been.
+
+These are frozen dataclasses with explicit checks, not pydantic models: they are all the signup
+function needs, and importing pydantic would cost its cold start about 0.1 s, a fifth of the
+tutorial handler it is measured against (docs/benchmarks.md, "Signup cold start"). The JSON
+body of ``POST /subscribe`` is read and checked in :mod:`chimpbridge.logic.signup_form`.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from chimpbridge.models import json_members
 
 SignupSource = Literal["form", "json", "registration-hook"]
+SIGNUP_SOURCES = ("form", "json", "registration-hook")
+STATUSES_IF_NEW = ("pending", "subscribed")
 
 
-class Signup(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    list_id: str = Field(min_length=1)
-    email: str = Field(min_length=3, max_length=254)
+@dataclass(frozen=True, kw_only=True)
+class Signup:
+    list_id: str
+    email: str
     status_if_new: Literal["pending", "subscribed"] = "pending"
-    merge_fields: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    interests: dict[str, bool] = Field(default_factory=dict)
+    merge_fields: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    interests: dict[str, bool] = field(default_factory=dict)
     language: str | None = None
     ip_signup: str | None = None
     timestamp_signup: datetime | None = None
-    marketing_permissions: list[dict[str, Any]] = Field(default_factory=list)
+    marketing_permissions: list[dict[str, Any]] = field(default_factory=list)
     source: SignupSource = "json"
 
+    def __post_init__(self) -> None:
+        if not self.list_id:
+            raise ValueError("list_id is empty")
+        if not 3 <= len(self.email) <= 254:
+            raise ValueError("email must be 3 to 254 characters")
+        if self.status_if_new not in STATUSES_IF_NEW:
+            raise ValueError("status_if_new must be pending or subscribed")
+        if self.source not in SIGNUP_SOURCES:
+            raise ValueError("source is unknown")
 
-class QueuedSignup(BaseModel):
+    def to_json(self) -> dict[str, Any]:
+        document = {name: value for name, value in asdict(self).items() if value is not None}
+        if self.timestamp_signup is not None:
+            document["timestamp_signup"] = self.timestamp_signup.isoformat()
+        return document
+
+    @classmethod
+    def from_json(cls, document: Any) -> Signup:
+        """A signup as :meth:`to_json` wrote it; raises ValueError for anything else."""
+        values = json_members(document, cls)
+        for name in ("list_id", "email", "status_if_new", "language", "ip_signup", "source"):
+            _expect(values, name, str)
+        for name, kind in (
+            ("merge_fields", dict),
+            ("tags", list),
+            ("interests", dict),
+            ("marketing_permissions", list),
+        ):
+            _expect(values, name, kind)
+        if not all(isinstance(tag, str) for tag in values.get("tags", [])):
+            raise ValueError("tags must be text")
+        if not all(isinstance(wanted, bool) for wanted in values.get("interests", {}).values()):
+            raise ValueError("interests must map ids to true or false")
+        if "timestamp_signup" in values:
+            values["timestamp_signup"] = _datetime(values["timestamp_signup"], "timestamp_signup")
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a required member is missing
+            raise ValueError(str(exc)) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueuedSignup:
     """A signup that could not be applied right away, on the signup queue."""
-
-    # Built on first use: POST /subscribe needs it only when Mailchimp cannot take a signup.
-    model_config = ConfigDict(defer_build=True)
 
     signup: Signup
     queued_at: datetime
     reason: str
     request_id: str | None = None
+
+    def to_json(self) -> str:
+        document: dict[str, Any] = {
+            "signup": self.signup.to_json(),
+            "queued_at": self.queued_at.isoformat(),
+            "reason": self.reason,
+        }
+        if self.request_id is not None:
+            document["request_id"] = self.request_id
+        return json.dumps(document, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> QueuedSignup:
+        """Parse a queue message; raises ValueError when it is not a queued signup."""
+        values = json_members(json.loads(text), cls)
+        _expect(values, "reason", str)
+        _expect(values, "request_id", str)
+        if "signup" not in values or "queued_at" not in values or "reason" not in values:
+            raise ValueError("a queued signup needs signup, queued_at and reason")
+        return cls(
+            signup=Signup.from_json(values["signup"]),
+            queued_at=_datetime(values["queued_at"], "queued_at"),
+            reason=values["reason"],
+            request_id=values.get("request_id"),
+        )
+
+
+def _expect(values: dict[str, Any], name: str, kind: type) -> None:
+    if name in values and not isinstance(values[name], kind):
+        raise ValueError(f"{name} must be a {kind.__name__}")
+
+
+def _datetime(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be an ISO 8601 date and time")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 date and time") from None
 
 
 # ---------------------------------------------------------------- POST /subscribe
@@ -50,53 +135,26 @@ SignupOutcome = Literal["pending", "subscribed", "already_subscribed", "queued"]
 SignupResult = Literal["pending", "already_pending", "subscribed", "already_subscribed", "queued"]
 
 
-class SignupAnswer(BaseModel):
+@dataclass(frozen=True)
+class SignupAnswer:
     """What a person (or the page they used) is told after a signup."""
 
     status: SignupOutcome
     message: str
     # For redirects and metrics; not part of the JSON answer.
-    result: SignupResult | None = Field(default=None, exclude=True)
+    result: SignupResult | None = None
 
-
-class FormToken(BaseModel):
-    """``GET /subscribe/token``: a signed timestamp for the form's ``_form_token`` field."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    form_token: str
-
-
-class MarketingPermission(BaseModel):
-    marketing_permission_id: str = Field(min_length=1, max_length=64)
-    enabled: bool
+    def to_json(self) -> str:
+        return json.dumps({"status": self.status, "message": self.message}, separators=(",", ":"))
 
 
 MergeValue = str | int | float | bool | dict[str, str]
 
 
-class SignupRequest(BaseModel):
-    """The JSON body of ``POST /subscribe``. Unknown members are ignored."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
-
-    email: str = Field(max_length=320)
-    first_name: str | None = Field(default=None, max_length=255)
-    last_name: str | None = Field(default=None, max_length=255)
-    merge_fields: dict[str, MergeValue] = Field(default_factory=dict, max_length=60)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    interests: dict[str, bool] | list[str] = Field(default_factory=dict, max_length=100)
-    language: str | None = Field(default=None, max_length=20)
-    marketing_permissions: list[MarketingPermission] = Field(default_factory=list, max_length=20)
-    honeypot: str | None = Field(default=None, alias="_honeypot", max_length=1000)
-    form_token: str | None = Field(default=None, alias="_form_token", max_length=200)
-
-
-class SignupSubmission(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class SignupSubmission:
     """One ``POST /subscribe`` as the signup logic needs it: the raw body and the few request
     facts that matter (built by the handler from the API Gateway event)."""
-
-    model_config = ConfigDict(frozen=True)
 
     body: bytes
     content_type: str | None = None
@@ -107,7 +165,8 @@ class SignupSubmission(BaseModel):
     request_id: str | None = None
 
 
-class SignupFieldMap(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class SignupFieldMap:
     """Which form fields become what (``SIGNUP_FIELD_MAP``, JSON; template parameter
     ``SignupFieldMap``). Only what is listed here reaches Mailchimp: a form (or a bot posting
     to it) cannot set tags or interests that are not allowed.
@@ -122,20 +181,44 @@ class SignupFieldMap(BaseModel):
     - ``default_tags``: applied to every signup through this API.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    merge_fields: dict[str, str] = Field(default_factory=dict)
+    merge_fields: dict[str, str] = field(default_factory=dict)
     any_merge_tag: bool = True
-    tags: dict[str, str] = Field(default_factory=dict)
-    interests: dict[str, str] = Field(default_factory=dict)
-    default_tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: dict[str, str] = field(default_factory=dict)
+    interests: dict[str, str] = field(default_factory=dict)
+    default_tags: list[str] = field(default_factory=list)
 
-    @field_validator("tags", "interests", mode="before")
-    @classmethod
-    def _list_means_same_name(cls, value: Any) -> Any:
-        return {str(item): str(item) for item in value} if isinstance(value, list) else value
+    def __post_init__(self) -> None:
+        # Merge tags are upper case in Mailchimp.
+        object.__setattr__(self, "merge_fields", {name: tag.strip().upper() for name, tag in self.merge_fields.items()})
+        if len(self.default_tags) > 20:
+            raise ValueError("default_tags: at most 20")
 
-    @field_validator("merge_fields")
     @classmethod
-    def _merge_tags_are_upper_case(cls, value: dict[str, str]) -> dict[str, str]:
-        return {field: tag.strip().upper() for field, tag in value.items()}
+    def from_json(cls, document: Any) -> SignupFieldMap:
+        if not isinstance(document, dict):
+            raise ValueError("must be a JSON object")
+        unknown = document.keys() - {item.name for item in fields(cls)}
+        if unknown:
+            raise ValueError("unknown member " + ", ".join(sorted(unknown)))
+        if not isinstance(document.get("any_merge_tag", True), bool):
+            raise ValueError("any_merge_tag: must be true or false")
+        if not _text_map(document.get("merge_fields", {})):
+            raise ValueError("merge_fields: must map field names to merge tags")
+        values = dict(document)
+        for name in ("tags", "interests"):
+            value = values.get(name, {})
+            if _text_list(value):  # a list means the same name on both sides
+                values[name] = {item: item for item in value}
+            elif not _text_map(value):
+                raise ValueError(f"{name}: must be a list of names or an object of names")
+        if not _text_list(values.get("default_tags", [])):
+            raise ValueError("default_tags: must be a list of names")
+        return cls(**values)
+
+
+def _text_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(item, str) for item in value.values())
+
+
+def _text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)

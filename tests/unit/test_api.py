@@ -11,8 +11,10 @@ from chimpbridge.errors import (
     FieldError,
     InvalidRequest,
     MailchimpApiError,
+    PayloadTooLarge,
     Rejected,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from tests.support.functions import LambdaContext, event, load_function
 
@@ -23,6 +25,8 @@ ERRORS = {
     "/transient": MailchimpApiError("mailchimp", 503, "Service Unavailable", detail="secret internals"),
     "/permanent": MailchimpApiError("mailchimp", 400, "Invalid Resource", detail="raw upstream text"),
     "/config": ConfigurationError("MAILCHIMP_SECRET_ARN is not set"),
+    "/too-large": PayloadTooLarge("A signup can be at most 16384 bytes."),
+    "/media-type": UnsupportedMediaType("Send the signup as application/json."),
     "/boom": RuntimeError("Traceback: password=hunter2"),
 }
 
@@ -62,6 +66,8 @@ def call(app, path, method="GET", headers=None):
         ("/transient", 503, "upstream-unavailable"),
         ("/permanent", 502, "upstream-error"),
         ("/config", 500, "internal-error"),
+        ("/too-large", 413, "payload-too-large"),
+        ("/media-type", 415, "unsupported-media-type"),
         ("/boom", 500, "internal-error"),
         ("/nowhere", 404, "not-found"),
     ],

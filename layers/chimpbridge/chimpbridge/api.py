@@ -154,11 +154,11 @@ REQUEST_PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
 
 def answer_error(exc: Exception, request: Request) -> Response:
     """The answer for an error a route raised: what the client can act on, nothing internal."""
+    if isinstance(exc, PayloadTooLarge | UnsupportedMediaType):  # before InvalidRequest: they are kinds of it
+        return problem(*REQUEST_PROBLEMS[type(exc)], exc.detail)
     if isinstance(exc, InvalidRequest):
         errors = [{"field": err.field, "message": err.message} for err in exc.errors]
         return problem(422, "invalid-request", "Invalid request", exc.detail, errors=errors)
-    if isinstance(exc, PayloadTooLarge | UnsupportedMediaType):
-        return problem(*REQUEST_PROBLEMS[type(exc)], exc.detail)
     if isinstance(exc, Unauthorized):
         count("Unauthorized")
         return problem(401, "unauthorized", "Unauthorized", "Missing or invalid credentials.")

@@ -57,3 +57,46 @@ def test_empty_variable_counts_as_unset(monkeypatch):
     monkeypatch.setenv("MAILCHIMP_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:x")
     # Then it is treated as not configured
     assert settings.load(settings.MailchimpSettings).api_url is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("false", True), ("No", True), ("1", False), ("on", False)])
+def test_booleans_read_as_people_write_them(monkeypatch, raw, expected):
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", raw)
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    assert settings.load(settings.TracingSettings).enabled is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNUP_FIELD_MAP", '{"tagz": []}'),
+        ("SIGNUP_FIELD_MAP", "{not json"),
+        ("SIGNUP_DOUBLE_OPT_IN", "maybe"),
+        ("SIGNUP_SUCCESS_REDIRECT_URL", "javascript:alert(1)"),
+        ("SIGNUP_MAX_BODY_BYTES", "10"),
+    ],
+)
+def test_bad_signup_settings_name_the_variable(monkeypatch, name, value):
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", "a1b2c3d4e5")
+    monkeypatch.setenv("SIGNUP_QUEUE_URL", "https://queue")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"{name} is invalid"):
+        settings.load(settings.SignupSettings)
+
+
+def test_every_problem_is_listed_at_once(monkeypatch):
+    monkeypatch.delenv("MAILCHIMP_LIST_ID", raising=False)
+    monkeypatch.delenv("SIGNUP_QUEUE_URL", raising=False)
+    monkeypatch.setenv("SIGNUP_MAX_BODY_BYTES", "lots")
+    with pytest.raises(ConfigurationError) as raised:
+        settings.load(settings.SignupSettings)
+    message = str(raised.value)
+    assert message.startswith("SignupSettings: ")
+    for part in ("MAILCHIMP_LIST_ID is not set", "SIGNUP_QUEUE_URL is not set", "SIGNUP_MAX_BODY_BYTES is invalid"):
+        assert part in message
+    assert "lots" not in message
+
+
+def test_secret_settings_stay_out_of_reprs(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI")
+    assert "wJalrXUtnFEMI" not in repr(settings.load(settings.AwsSettings))

@@ -119,6 +119,38 @@ def test_json_field_errors_name_the_field():
     assert raised.value.errors[0].field == "marketing_permissions.0.marketing_permission_id"
 
 
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({}, "email"),
+        ({"email": 42}, "email"),
+        ({"email": "a@example.org", "first_name": ["Ann"]}, "first_name"),
+        ({"email": "a@example.org", "merge_fields": ["Ann"]}, "merge_fields"),
+        ({"email": "a@example.org", "merge_fields": {"FNAME": ["Ann"]}}, "merge_fields.FNAME"),
+        ({"email": "a@example.org", "tags": [1, 2]}, "tags"),
+        ({"email": "a@example.org", "interests": {"abc": "yes"}}, "interests"),
+        ({"email": "a@example.org", "language": "x" * 21}, "language"),
+        (
+            {"email": "a@example.org", "marketing_permissions": [{"marketing_permission_id": "p", "enabled": 1}]},
+            "marketing_permissions.0.enabled",
+        ),
+        ({"email": "a@example.org", "company": {"name": "Acme"}}, "company"),
+    ],
+)
+def test_wrongly_typed_json_members_are_named(document, field):
+    # Given a JSON body with one member of the wrong type or size
+    # When it is read
+    with pytest.raises(InvalidRequest) as raised:
+        json_fields(document)
+    # Then the error names that member, for the person to fix
+    assert [error.field for error in raised.value.errors] == [field]
+
+
+def test_json_honeypot_and_token_are_read_with_or_without_underscore():
+    assert json_fields({"email": "a@example.org", "honeypot": "x"}).honeypot_filled
+    assert json_fields({"email": "a@example.org", "_form_token": "123.abc"}).form_token == "123.abc"
+
+
 def test_oversized_body_is_refused_before_parsing():
     with pytest.raises(PayloadTooLarge):
         read_fields(SignupSubmission(body=b"x" * 2048, content_type=FORM), FIELD_MAP, 1024)

@@ -70,7 +70,6 @@ def main() -> None:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "PYDANTIC_DISABLE_PLUGINS": "__all__",
         }
         client = boto3.client(
             "secretsmanager",

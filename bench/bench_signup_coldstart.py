@@ -120,7 +120,6 @@ def environment(sandbox_url: str, moto_url: str) -> dict[str, str]:
         "MAILCHIMP_RETRY_BUDGET_SECONDS": "2.5",
         "MAILCHIMP_MAX_CONNECTIONS": "2",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "PYDANTIC_DISABLE_PLUGINS": "__all__",
     }
 
 

@@ -130,8 +130,9 @@ def post_all(api_url: str, emails: list[str], run: Run) -> None:
             started = time.perf_counter()
             try:
                 status = session.post(f"{api_url}/subscribe", json={"email": email}, timeout=60).status_code
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 status = 599  # no answer at all: the client saw a failure
+                print(f"  client failure: {type(exc).__name__}: {exc}", flush=True)
             elapsed = (time.perf_counter() - started) * 1000
             with lock:
                 run.answers[status] += 1

@@ -241,6 +241,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class _GatewayHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of new clients overflowed it and
+    # some saw their connection reset, which API Gateway never does.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], gateway: ApiGateway) -> None:
         self.gateway = gateway

@@ -1,8 +1,7 @@
 """POST /hooks/{hook}: Ory Kratos' web_hook after registration (or another configured flow).
 
 Answers 202 as soon as the email is queued; the email sender function sends it. The body is
-read only after the caller is authenticated, so this route hands it over unread and the
-logic parses it.
+read only after the caller is authenticated: the route hands the logic a way to read it.
 """
 
 from typing import Any
@@ -20,13 +19,13 @@ app = create_app()
 
 @app.post("/hooks/<hook>")
 def hook(request: Request, hook: str) -> Response:
-    credential = request.headers.get(settings.load(settings.HookSettings).auth_header.lower())
+    credential = request.header(settings.load(settings.HookSettings).auth_header)
     delivery = HookDelivery(
         hook=hook,
         credential=SecretStr(credential) if credential else None,
-        trigger_id=request.headers.get(TRIGGER_ID_HEADER.lower()) or None,
+        trigger_id=request.header(TRIGGER_ID_HEADER) or None,
         request_id=request.request_id,
-        body=request.text(),
+        read_body=request.body,
     )
     accepted = registration_hook.accept(delivery)
     return Response(202, accepted.model_dump_json())

@@ -22,10 +22,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 def subscribe(request: Request) -> Response:
     submission = SignupSubmission(
         body=request.body(),
-        content_type=request.headers.get("content-type"),
+        content_type=request.header("Content-Type"),
         user_agent=request.user_agent,
-        accept=request.headers.get("accept"),
-        accept_language=request.headers.get("accept-language"),
+        accept=request.header("Accept"),
+        accept_language=request.header("Accept-Language"),
         source_ip=request.source_ip,
         request_id=request.request_id,
     )

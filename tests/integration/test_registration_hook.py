@@ -83,6 +83,23 @@ def test_a_missing_key_is_401_even_when_the_body_is_invalid(hook, email_env):
     assert email_env.bodies() == []
 
 
+def test_a_broken_base64_body_is_401_without_the_key_and_422_with_it(hook, email_env):
+    # Given a body that API Gateway marked base64 but is not
+    unauthenticated = {**hook_event("{}", key=None), "isBase64Encoded": True, "body": "not base64!"}
+    authenticated = {**hook_event("{}", trigger_id=new_id()), "isBase64Encoded": True, "body": "not base64!"}
+    # Then a caller without the key learns nothing about it; one with the key is told
+    assert call(hook, unauthenticated)[0] == 401
+    assert call(hook, authenticated)[0] == 422
+    assert email_env.bodies() == []
+
+
+def test_a_body_that_is_not_utf8_is_422(hook, email_env):
+    raw = base64.b64encode(b'{"identity_id": "\xff"}').decode()
+    status, answer = call(hook, {**hook_event("{}", trigger_id=new_id()), "isBase64Encoded": True, "body": raw})
+    assert status == 422
+    assert answer["type"] == "urn:chimpbridge:problem:invalid-request"
+
+
 def test_the_previous_key_is_accepted_during_rotation(hook, email_env):
     status, _ = call(hook, hook_event(hook_body(), key=HOOK_KEYS[1], trigger_id=new_id()))
 

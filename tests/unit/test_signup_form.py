@@ -14,7 +14,7 @@ from chimpbridge.logic.signup_language import language_from_header, mailchimp_la
 from chimpbridge.models.signup import SignupFieldMap, SignupSubmission
 
 FORM = "application/x-www-form-urlencoded"
-FIELD_MAP = SignupFieldMap.from_json(
+FIELD_MAP = SignupFieldMap.from_document(
     {"merge_fields": {"company": "company"}, "tags": {"2004321": "Newsletter"}, "interests": {"21469:1": "abc"}}
 )
 
@@ -128,10 +128,10 @@ def test_json_field_errors_name_the_field():
         ({"email": "a@example.org", "merge_fields": ["Ann"]}, "merge_fields"),
         ({"email": "a@example.org", "merge_fields": {"FNAME": ["Ann"]}}, "merge_fields.FNAME"),
         ({"email": "a@example.org", "tags": [1, 2]}, "tags"),
-        ({"email": "a@example.org", "interests": {"abc": "yes"}}, "interests"),
+        ({"email": "a@example.org", "interests": {"abc": "maybe"}}, "interests"),
         ({"email": "a@example.org", "language": "x" * 21}, "language"),
         (
-            {"email": "a@example.org", "marketing_permissions": [{"marketing_permission_id": "p", "enabled": 1}]},
+            {"email": "a@example.org", "marketing_permissions": [{"marketing_permission_id": "p", "enabled": 2}]},
             "marketing_permissions.0.enabled",
         ),
         ({"email": "a@example.org", "company": {"name": "Acme"}}, "company"),
@@ -144,6 +144,25 @@ def test_wrongly_typed_json_members_are_named(document, field):
         json_fields(document)
     # Then the error names that member, for the person to fix
     assert [error.field for error in raised.value.errors] == [field]
+
+
+def test_json_yes_and_no_are_read_as_pages_send_them():
+    # Given a page that turned its form into JSON: checkboxes are "on", or numbers
+    fields = json_fields(
+        {
+            "email": "a@example.org",
+            "interests": {"abc": "on", "def": 0},
+            "marketing_permissions": [{"marketing_permission_id": "p1", "enabled": "true"}],
+        }
+    )
+    # Then they are read as yes and no
+    assert fields.interests == {"abc": True, "def": False}
+    assert fields.marketing_permissions == [{"marketing_permission_id": "p1", "enabled": True}]
+
+
+def test_json_address_parts_are_trimmed():
+    fields = json_fields({"email": "a@example.org", "merge_fields": {"ADDRESS": {"addr1": "  1 Main St "}}})
+    assert fields.merge_fields["ADDRESS"] == {"addr1": "1 Main St"}
 
 
 def test_json_honeypot_and_token_are_read_with_or_without_underscore():
@@ -185,12 +204,16 @@ def test_interests_are_translated_and_unknown_ones_dropped():
 
 
 def test_field_map_lists_mean_the_same_name():
-    assert SignupFieldMap.from_json({"tags": ["a"], "interests": ["b"]}).tags == {"a": "a"}
+    assert SignupFieldMap.from_document({"tags": ["a"], "interests": ["b"]}).tags == {"a": "a"}
+
+
+def test_field_map_tag_ids_may_be_numbers():
+    assert SignupFieldMap.from_document({"tags": [2004321]}).tags == {"2004321": "2004321"}
 
 
 def test_field_map_refuses_unknown_keys():
     with pytest.raises(ValueError, match="tagz"):
-        SignupFieldMap.from_json({"tagz": ["a"]})
+        SignupFieldMap.from_document({"tagz": ["a"]})
 
 
 # ---------------------------------------------------------------- the domain signup

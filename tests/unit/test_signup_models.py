@@ -79,7 +79,9 @@ def test_anything_else_is_refused(text):
 
 
 def test_field_map_merge_tags_are_upper_case():
-    assert SignupFieldMap.from_json({"merge_fields": {"company": " company "}}).merge_fields == {"company": "COMPANY"}
+    assert SignupFieldMap.from_document({"merge_fields": {"company": " company "}}).merge_fields == {
+        "company": "COMPANY"
+    }
 
 
 @pytest.mark.parametrize(
@@ -88,4 +90,4 @@ def test_field_map_merge_tags_are_upper_case():
 )
 def test_field_map_refuses_what_it_cannot_mean(document):
     with pytest.raises(ValueError):
-        SignupFieldMap.from_json(document)
+        SignupFieldMap.from_document(document)

@@ -54,18 +54,22 @@ def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | Non
 
 
 class Request:
-    """The parts of an API Gateway proxy event a route reads; header names are lower case."""
+    """The parts of an API Gateway proxy event a route reads."""
 
     def __init__(self, event: Mapping[str, Any]) -> None:
         self.event = event
         self.method = str(event.get("httpMethod") or "GET").upper()
         self.path = str(event.get("path") or "/")
-        self.headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+        self._headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
         context = event.get("requestContext") or {}
         identity = context.get("identity") or {}
         self.request_id: str | None = context.get("requestId")
         self.source_ip: str | None = identity.get("sourceIp")
-        self.user_agent: str | None = self.headers.get("user-agent") or identity.get("userAgent")
+        self.user_agent: str | None = self.header("User-Agent") or identity.get("userAgent")
+
+    def header(self, name: str) -> str | None:
+        """A request header; names are case-insensitive, as in HTTP."""
+        return self._headers.get(name.lower())
 
     def body(self) -> bytes:
         """The body as sent; routes read it only when they are ready to (after authentication)."""
@@ -76,10 +80,6 @@ class Request:
             return base64.b64decode(raw, validate=True)
         except binascii.Error:
             raise InvalidRequest("The request body is not valid base64.") from None
-
-    def text(self) -> str:
-        """The body as text (API Gateway passes text bodies as UTF-8 already)."""
-        return self.body().decode("utf-8", errors="replace")
 
 
 Handler = Callable[..., Response]
@@ -114,12 +114,15 @@ class App:
         return register
 
     def resolve(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-        request = Request(event)
+        """The proxy integration's answer to ``event`` (``context`` is Lambda's, unused)."""
+        cors: dict[str, str] = {}
         try:
+            request = Request(event)
+            cors = _cors_headers(request)
             response = self._dispatch(request)
         except Exception as exc:  # noqa: BLE001 - every error becomes a problem answer; see answer_error
-            response = answer_error(exc, request)
-        return _proxy_result(response, _cors_headers(request))
+            response = answer_error(exc, (event.get("requestContext") or {}).get("requestId"))
+        return _proxy_result(response, cors)
 
     def _dispatch(self, request: Request) -> Response:
         matches = [(route, route.pattern.match(request.path)) for route in self.routes]
@@ -146,16 +149,17 @@ def problem(
 
 
 # Errors about the request itself, whose detail is written for the person who sent it.
-REQUEST_PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
+REQUEST_PROBLEMS: dict[type[InvalidRequest], tuple[int, str, str]] = {
     PayloadTooLarge: (413, "payload-too-large", "Content Too Large"),
     UnsupportedMediaType: (415, "unsupported-media-type", "Unsupported Media Type"),
 }
 
 
-def answer_error(exc: Exception, request: Request) -> Response:
+def answer_error(exc: Exception, request_id: str | None) -> Response:
     """The answer for an error a route raised: what the client can act on, nothing internal."""
-    if isinstance(exc, PayloadTooLarge | UnsupportedMediaType):  # before InvalidRequest: they are kinds of it
-        return problem(*REQUEST_PROBLEMS[type(exc)], exc.detail)
+    for kind, (status, slug, title) in REQUEST_PROBLEMS.items():  # before InvalidRequest: kinds of it
+        if isinstance(exc, kind):
+            return problem(status, slug, title, exc.detail)
     if isinstance(exc, InvalidRequest):
         errors = [{"field": err.field, "message": err.message} for err in exc.errors]
         return problem(422, "invalid-request", "Invalid request", exc.detail, errors=errors)
@@ -168,7 +172,7 @@ def answer_error(exc: Exception, request: Request) -> Response:
         # 429 is what webhook senders (Ory Kratos among them) retry after a pause.
         headers = {"Retry-After": str(exc.retry_after_seconds)}
         return problem(429, "busy", "Too Many Requests", exc.message, headers=headers)
-    return _server_problem(exc, logger.get_correlation_id() or request.request_id or "unknown")
+    return _server_problem(exc, logger.get_correlation_id() or request_id or "unknown")
 
 
 def _server_problem(exc: Exception, correlation_id: str) -> Response:
@@ -197,13 +201,14 @@ def _server_problem(exc: Exception, correlation_id: str) -> Response:
 
 
 def _cors_headers(request: Request) -> dict[str, str]:
-    """CORS headers for a request from one of ``ALLOWED_ORIGINS`` (or any, with ``*``)."""
-    origin = request.headers.get("origin")
-    if not origin:
-        return {}
+    """CORS headers for a request from one of ``ALLOWED_ORIGINS`` (or any, with ``*``). With
+    origins configured, every answer varies by Origin, so caches keep them apart."""
     allowed = settings.load(settings.ApiSettings).allowed_origins
-    if origin not in allowed and "*" not in allowed:
+    if not allowed:
         return {}
+    origin = request.header("Origin")
+    if not origin or (origin not in allowed and "*" not in allowed):
+        return {"Vary": "Origin"}
     return {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,

@@ -18,13 +18,13 @@ import urllib3
 from chimpbridge import settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, UpstreamError
-from chimpbridge.models import json_members
+from chimpbridge.models import expect, json_members
 
 
 class SecretModel(Protocol):
     @classmethod
-    def from_json(cls, document: Any) -> Self:
-        """The model from the secret's JSON; raises ValueError naming fields, never values."""
+    def from_document(cls, document: Any) -> Self:
+        """The model from the secret's JSON; raises ValueError naming members, never values."""
         ...
 
 
@@ -47,8 +47,10 @@ class MailchimpCredentials:
         raise ValueError("needs api_key ending in -<dc>, or access_token with server_prefix")
 
     @classmethod
-    def from_json(cls, document: Any) -> MailchimpCredentials:
-        return cls(**_text_members(document, cls, "api_key", "access_token", "server_prefix"))
+    def from_document(cls, document: Any) -> MailchimpCredentials:
+        members = json_members(document, cls)
+        expect(members, str, "api_key", "access_token", "server_prefix")
+        return cls(**members)
 
     @property
     def data_center(self) -> str:
@@ -58,16 +60,19 @@ class MailchimpCredentials:
         return self.api_key.rsplit("-", 1)[1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MandrillCredentials:
     api_key: str = field(repr=False)
 
-    @classmethod
-    def from_json(cls, document: Any) -> MandrillCredentials:
-        api_key = _text_members(document, cls, "api_key").get("api_key")
-        if not api_key:
+    def __post_init__(self) -> None:
+        if not self.api_key:
             raise ValueError("needs api_key")
-        return cls(api_key)
+
+    @classmethod
+    def from_document(cls, document: Any) -> MandrillCredentials:
+        members = json_members(document, cls)
+        expect(members, str, "api_key")
+        return cls(api_key=members.get("api_key", ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,31 +86,23 @@ class HookKeys:
     registration_hook_keys: list[str] = field(default_factory=list, repr=False)
     initial_key: str | None = field(default=None, repr=False)
 
-    @classmethod
-    def from_json(cls, document: Any) -> HookKeys:
-        members = json_members(document, cls)
-        keys = members.get("registration_hook_keys", [])
-        if not (isinstance(keys, list) and all(isinstance(key, str) for key in keys)):
-            raise ValueError("registration_hook_keys must be a list of keys")
-        initial_key = _text_members(document, cls, "initial_key").get("initial_key")
-        hook_keys = cls(registration_hook_keys=keys, initial_key=initial_key)
-        if not hook_keys.accepted_keys:
+    def __post_init__(self) -> None:
+        if not self.accepted_keys:
             raise ValueError("needs at least one non-empty key in registration_hook_keys")
-        return hook_keys
+
+    @classmethod
+    def from_document(cls, document: Any) -> HookKeys:
+        members = json_members(document, cls)
+        expect(members, list, "registration_hook_keys")
+        expect(members, str, "initial_key")
+        if not all(isinstance(key, str) for key in members.get("registration_hook_keys", [])):
+            raise ValueError("registration_hook_keys must be a list of keys")
+        return cls(**members)
 
     @property
     def accepted_keys(self) -> list[str]:
         keys = [key for key in self.registration_hook_keys if key]
         return keys + ([self.initial_key] if self.initial_key else [])
-
-
-def _text_members(document: Any, model: type, *names: str) -> dict[str, str]:
-    """The members ``names`` of a secret's JSON, which must be text when present."""
-    members = json_members(document, model)
-    for name in names:
-        if name in members and not isinstance(members[name], str):
-            raise ValueError(f"{name} must be text")
-    return {name: members[name] for name in names if name in members}
 
 
 _cache: dict[str, tuple[float, str]] = {}
@@ -126,7 +123,7 @@ def get_secret(arn: str, model: type[SecretT], *, force: bool = False) -> Secret
     else:
         raw = cached[1]
     try:
-        return model.from_json(json.loads(raw))
+        return model.from_document(json.loads(raw))
     except ValueError as exc:  # the message names fields, never values
         raise ConfigurationError(f"secret {arn} is not a valid {model.__name__} ({exc})") from None
 

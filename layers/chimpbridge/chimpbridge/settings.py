@@ -18,9 +18,10 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, dataclass_transform
+from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 
 from chimpbridge.errors import ConfigurationError
+from chimpbridge.models import expect, json_members, lax_bool
 from chimpbridge.models.signup import SignupFieldMap
 
 T = TypeVar("T")
@@ -116,18 +117,6 @@ def _in_range(value: int, ge: int | None, le: int | None) -> int:
     return value
 
 
-_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
-_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
-
-
-def flag(raw: str) -> bool:
-    if raw.lower() in _TRUE:
-        return True
-    if raw.lower() in _FALSE:
-        return False
-    raise ValueError("not true or false")
-
-
 def text(*, max_length: int | None = None, pattern: str | None = None) -> Callable[[str], str]:
     compiled = re.compile(pattern) if pattern else None
 
@@ -207,9 +196,9 @@ class TracingSettings(EnvModel):
     """Whether X-Ray tracing is on, decided as Powertools decides it: inside Lambda, unless
     POWERTOOLS_TRACE_DISABLED is set or ``sam local`` runs the function."""
 
-    disabled: bool = env("POWERTOOLS_TRACE_DISABLED", flag, default=False)
+    disabled: bool = env("POWERTOOLS_TRACE_DISABLED", lax_bool, default=False)
     lambda_task_root: str | None = env("LAMBDA_TASK_ROOT", default=None)
-    sam_local: bool = env("AWS_SAM_LOCAL", flag, default=False)
+    sam_local: bool = env("AWS_SAM_LOCAL", lax_bool, default=False)
 
     @property
     def enabled(self) -> bool:
@@ -234,6 +223,9 @@ class ApiSettings(EnvModel):
 
 
 # ---------------------------------------------------------------- registration hook and emails
+MergeLanguage = Literal["handlebars", "mailchimp"]
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EmailFlow:
     """Which email one hook (``POST /hooks/<name>``) sends: the bundle's own template files
@@ -243,7 +235,7 @@ class EmailFlow:
     template: str | None = None
     mandrill_template: str | None = None
     subject: str | None = None
-    merge_language: Literal["handlebars", "mailchimp"] = "handlebars"
+    merge_language: MergeLanguage = "handlebars"
     tags: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -256,24 +248,17 @@ class EmailFlow:
         for name, value in (("mandrill_template", self.mandrill_template), ("subject", self.subject)):
             if value is not None and not 1 <= len(value) <= 200:
                 raise ValueError(f"{name} must be 1 to 200 characters")
-        if self.merge_language not in ("handlebars", "mailchimp"):
+        if self.merge_language not in get_args(MergeLanguage):
             raise ValueError("merge_language must be handlebars or mailchimp")
         if len(self.tags) > 5 or not all(isinstance(tag, str) for tag in self.tags):
             raise ValueError("tags must be at most 5 names")
 
     @classmethod
-    def from_json(cls, document: Any) -> EmailFlow:
-        if not isinstance(document, dict):
-            raise ValueError("a flow must be a JSON object")
-        unknown = document.keys() - {field.name for field in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError("unknown member " + ", ".join(sorted(unknown)))
-        for name in ("template", "mandrill_template", "subject", "merge_language"):
-            if document.get(name) is not None and not isinstance(document[name], str):
-                raise ValueError(f"{name} must be text")
-        if not isinstance(document.get("tags", []), list):
-            raise ValueError("tags must be a list")
-        return cls(**document)
+    def from_document(cls, document: Any) -> EmailFlow:
+        members = json_members(document, cls, forbid_unknown=True)
+        expect(members, str, "template", "mandrill_template", "subject", "merge_language")
+        expect(members, list, "tags")
+        return cls(**members)
 
 
 HOOK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
@@ -287,7 +272,7 @@ def _flows(document: Any) -> dict[str, EmailFlow]:
         if not re.match(HOOK_NAME_PATTERN, hook):
             raise ValueError(f"hook names must match {HOOK_NAME_PATTERN}")
         try:
-            flows[hook] = EmailFlow.from_json(flow)
+            flows[hook] = EmailFlow.from_document(flow)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{hook}: {exc}") from None
     return flows
@@ -360,9 +345,9 @@ class SignupSettings(EnvModel):
     list_id: str = env("MAILCHIMP_LIST_ID")
     queue_url: str = env("SIGNUP_QUEUE_URL")
     # Double opt-in (the default) adds new people as "pending" until they confirm by email.
-    double_opt_in: bool = env("SIGNUP_DOUBLE_OPT_IN", flag, default=True)
+    double_opt_in: bool = env("SIGNUP_DOUBLE_OPT_IN", lax_bool, default=True)
     field_map: SignupFieldMap = env(
-        "SIGNUP_FIELD_MAP", json_value(SignupFieldMap.from_json), default_factory=SignupFieldMap
+        "SIGNUP_FIELD_MAP", json_value(SignupFieldMap.from_document), default_factory=SignupFieldMap
     )
     form_secret_arn: str | None = env("SIGNUP_FORM_SECRET_ARN", default=None)
     success_redirect_url: str | None = env("SIGNUP_SUCCESS_REDIRECT_URL", text(pattern=HTTP_URL), default=None)

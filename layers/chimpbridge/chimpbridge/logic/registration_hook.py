@@ -77,7 +77,7 @@ def accept(delivery: HookDelivery) -> HookAccepted:
             "hook-not-configured",
             f"No email is configured for the hook {delivery.hook!r}. Configured hooks: {', '.join(sorted(flows))}.",
         )
-    request = _parse(delivery.body)
+    request = _parse(delivery.read_body())
     if request.identity_id == NIL_IDENTITY_ID:
         count("HookMisconfigured")
         logger.warning("hook called before the identity was stored", extra={"hook": delivery.hook})
@@ -126,12 +126,12 @@ def _trigger_id(header: str | None) -> str | None:
     )
 
 
-def _parse(body: str) -> HookRequest:
-    if len(body.encode("utf-8")) > MAX_BODY_BYTES:
+def _parse(body: bytes) -> HookRequest:
+    if len(body) > MAX_BODY_BYTES:
         count("HookInvalid")
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes; send only the Jsonnet's fields.")
     try:
-        return HookRequest.model_validate_json(body or "null")
+        return HookRequest.model_validate_json(body or b"null")
     except ValidationError as exc:
         errors = [
             FieldError(".".join(str(part) for part in err["loc"]) or "body", err["msg"].removeprefix("Value error, "))

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from chimpbridge.logic.signup_language import language_from_header, mailchimp_language
+from chimpbridge.models import lax_bool
 from chimpbridge.models.signup import MergeValue, Signup, SignupFieldMap, SignupSubmission
 from chimpbridge.observability import count, logger
 
@@ -284,14 +285,18 @@ def _json_merge_fields(
 
 
 def _json_interests(check: _JsonErrors, interests: Any) -> dict[str, bool]:
-    """``{"<interest id>": true|false}``, or a list of interest ids to join."""
+    """``{"<interest id>": true|false}`` (``"on"``, ``1``... as pages send checkboxes), or a
+    list of interest ids to join."""
     if interests is None:
         return {}
-    if isinstance(interests, list) and all(isinstance(key, str) for key in interests):
-        wanted = dict.fromkeys(interests, True)
-    elif isinstance(interests, dict) and all(isinstance(value, bool) for value in interests.values()):
-        wanted = dict(interests)
-    else:
+    try:
+        if isinstance(interests, list) and all(isinstance(key, str) for key in interests):
+            wanted = dict.fromkeys(interests, True)
+        elif isinstance(interests, dict):
+            wanted = {key: lax_bool(value) for key, value in interests.items()}
+        else:
+            raise ValueError("not a list or an object")
+    except ValueError:
         check.check("interests", False, "Send interest ids as a list, or as an object of true/false.")
         return {}
     return wanted if check.check("interests", len(wanted) <= 100, "Send at most 100 of these.") else {}
@@ -300,11 +305,15 @@ def _json_interests(check: _JsonErrors, interests: Any) -> dict[str, bool]:
 def _json_permission(check: _JsonErrors, name: str, permission: Any) -> list[dict[str, Any]]:
     if not check.check(name, isinstance(permission, dict), "Send each permission as a JSON object."):
         return []
-    permission_id, enabled = permission.get("marketing_permission_id"), permission.get("enabled")
+    permission_id = permission.get("marketing_permission_id")
     id_given = isinstance(permission_id, str) and 1 <= len(permission_id) <= 64
     id_ok = check.check(f"{name}.marketing_permission_id", id_given, "Send the permission's id.")
-    enabled_ok = check.check(f"{name}.enabled", isinstance(enabled, bool), "Send true or false.")
-    return [{"marketing_permission_id": permission_id, "enabled": enabled}] if id_ok and enabled_ok else []
+    try:
+        enabled = lax_bool(permission.get("enabled"))
+    except ValueError:
+        check.check(f"{name}.enabled", False, "Send true or false.")
+        return []
+    return [{"marketing_permission_id": permission_id, "enabled": enabled}] if id_ok else []
 
 
 def _is_merge_value(value: Any) -> bool:
@@ -319,6 +328,8 @@ def _put_merge_field(
     tag = _merge_tag_for(name, field_map) or _merge_tag_for(name.upper(), field_map)
     if tag is None:
         return
+    if isinstance(value, dict):
+        value = {part: text.strip() for part, text in value.items()}
     fields.merge_fields[tag] = value.strip() if isinstance(value, str) else value
     fields.merge_field_names[tag] = display or name
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chimpbridge.errors import ConfigurationError
-from chimpbridge.models import json_members
+from chimpbridge.models import expect, json_members
 from chimpbridge.secrets import get_secret
 
 MIN_FORM_AGE_SECONDS = 2
@@ -34,12 +34,15 @@ class FormTokenKey:
 
     form_token_key: str = field(repr=False)
 
-    @classmethod
-    def from_json(cls, document: Any) -> FormTokenKey:
-        key = json_members(document, cls).get("form_token_key")
-        if not (isinstance(key, str) and len(key) >= 16):
+    def __post_init__(self) -> None:
+        if len(self.form_token_key) < 16:
             raise ValueError("form_token_key must be at least 16 characters")
-        return cls(key)
+
+    @classmethod
+    def from_document(cls, document: Any) -> FormTokenKey:
+        members = json_members(document, cls)
+        expect(members, str, "form_token_key")
+        return cls(members.get("form_token_key", ""))
 
 
 @dataclass(frozen=True)

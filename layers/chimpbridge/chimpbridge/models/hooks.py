@@ -9,6 +9,7 @@ like it does is refused with a message saying so, rather than silently trimmed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 from uuid import UUID
 
@@ -98,7 +99,8 @@ class HookDelivery(BaseModel):
     credential: SecretStr | None = None  # the configured auth header's value, never logged
     trigger_id: str | None = None  # the Ory-Webhook-Trigger-ID header, as sent
     request_id: str | None = None
-    body: str = ""
+    # Reads the body (decoding it may fail): called only once the caller is authenticated.
+    read_body: Callable[[], bytes] = lambda: b""
 
 
 class HookAccepted(BaseModel):

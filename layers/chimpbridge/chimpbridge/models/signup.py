@@ -13,22 +13,21 @@ body of ``POST /subscribe`` is read and checked in :mod:`chimpbridge.logic.signu
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from chimpbridge.models import json_members
+from chimpbridge.models import expect, json_members
 
 SignupSource = Literal["form", "json", "registration-hook"]
-SIGNUP_SOURCES = ("form", "json", "registration-hook")
-STATUSES_IF_NEW = ("pending", "subscribed")
+StatusIfNew = Literal["pending", "subscribed"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Signup:
     list_id: str
     email: str
-    status_if_new: Literal["pending", "subscribed"] = "pending"
+    status_if_new: StatusIfNew = "pending"
     merge_fields: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     interests: dict[str, bool] = field(default_factory=dict)
@@ -43,45 +42,38 @@ class Signup:
             raise ValueError("list_id is empty")
         if not 3 <= len(self.email) <= 254:
             raise ValueError("email must be 3 to 254 characters")
-        if self.status_if_new not in STATUSES_IF_NEW:
+        if self.status_if_new not in get_args(StatusIfNew):
             raise ValueError("status_if_new must be pending or subscribed")
-        if self.source not in SIGNUP_SOURCES:
+        if self.source not in get_args(SignupSource):
             raise ValueError("source is unknown")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_document(self) -> dict[str, Any]:
         document = {name: value for name, value in asdict(self).items() if value is not None}
         if self.timestamp_signup is not None:
             document["timestamp_signup"] = self.timestamp_signup.isoformat()
         return document
 
     @classmethod
-    def from_json(cls, document: Any) -> Signup:
-        """A signup as :meth:`to_json` wrote it; raises ValueError for anything else."""
-        values = json_members(document, cls)
-        for name in ("list_id", "email", "status_if_new", "language", "ip_signup", "source"):
-            _expect(values, name, str)
-        for name, kind in (
-            ("merge_fields", dict),
-            ("tags", list),
-            ("interests", dict),
-            ("marketing_permissions", list),
-        ):
-            _expect(values, name, kind)
-        if not all(isinstance(tag, str) for tag in values.get("tags", [])):
+    def from_document(cls, document: Any) -> Signup:
+        """A signup as :meth:`to_document` wrote it; raises ValueError for anything else."""
+        members = json_members(document, cls)
+        expect(members, str, "list_id", "email", "status_if_new", "language", "ip_signup", "source")
+        expect(members, dict, "merge_fields", "interests")
+        expect(members, list, "tags", "marketing_permissions")
+        if not all(isinstance(tag, str) for tag in members.get("tags", [])):
             raise ValueError("tags must be text")
-        if not all(isinstance(wanted, bool) for wanted in values.get("interests", {}).values()):
+        if not all(isinstance(wanted, bool) for wanted in members.get("interests", {}).values()):
             raise ValueError("interests must map ids to true or false")
-        if "timestamp_signup" in values:
-            values["timestamp_signup"] = _datetime(values["timestamp_signup"], "timestamp_signup")
-        try:
-            return cls(**values)
-        except TypeError as exc:  # a required member is missing
-            raise ValueError(str(exc)) from None
+        if "timestamp_signup" in members:
+            members["timestamp_signup"] = _datetime(members["timestamp_signup"], "timestamp_signup")
+        if "list_id" not in members or "email" not in members:
+            raise ValueError("a signup needs list_id and email")
+        return cls(**members)
 
 
 @dataclass(frozen=True, kw_only=True)
 class QueuedSignup:
-    """A signup that could not be applied right away, on the signup queue."""
+    """A signup that could not be applied right away: one message on the signup queue."""
 
     signup: Signup
     queued_at: datetime
@@ -90,7 +82,7 @@ class QueuedSignup:
 
     def to_json(self) -> str:
         document: dict[str, Any] = {
-            "signup": self.signup.to_json(),
+            "signup": self.signup.to_document(),
             "queued_at": self.queued_at.isoformat(),
             "reason": self.reason,
         }
@@ -101,30 +93,22 @@ class QueuedSignup:
     @classmethod
     def from_json(cls, text: str | bytes) -> QueuedSignup:
         """Parse a queue message; raises ValueError when it is not a queued signup."""
-        values = json_members(json.loads(text), cls)
-        _expect(values, "reason", str)
-        _expect(values, "request_id", str)
-        if "signup" not in values or "queued_at" not in values or "reason" not in values:
+        members = json_members(json.loads(text), cls)
+        expect(members, str, "reason", "request_id")
+        if not {"signup", "queued_at", "reason"} <= members.keys():
             raise ValueError("a queued signup needs signup, queued_at and reason")
         return cls(
-            signup=Signup.from_json(values["signup"]),
-            queued_at=_datetime(values["queued_at"], "queued_at"),
-            reason=values["reason"],
-            request_id=values.get("request_id"),
+            signup=Signup.from_document(members["signup"]),
+            queued_at=_datetime(members["queued_at"], "queued_at"),
+            reason=members["reason"],
+            request_id=members.get("request_id"),
         )
 
 
-def _expect(values: dict[str, Any], name: str, kind: type) -> None:
-    if name in values and not isinstance(values[name], kind):
-        raise ValueError(f"{name} must be a {kind.__name__}")
-
-
 def _datetime(value: Any, name: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be an ISO 8601 date and time")
     try:
         return datetime.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError(f"{name} must be an ISO 8601 date and time") from None
 
 
@@ -194,31 +178,26 @@ class SignupFieldMap:
             raise ValueError("default_tags: at most 20")
 
     @classmethod
-    def from_json(cls, document: Any) -> SignupFieldMap:
-        if not isinstance(document, dict):
-            raise ValueError("must be a JSON object")
-        unknown = document.keys() - {item.name for item in fields(cls)}
-        if unknown:
-            raise ValueError("unknown member " + ", ".join(sorted(unknown)))
-        if not isinstance(document.get("any_merge_tag", True), bool):
-            raise ValueError("any_merge_tag: must be true or false")
-        if not _text_map(document.get("merge_fields", {})):
-            raise ValueError("merge_fields: must map field names to merge tags")
-        values = dict(document)
+    def from_document(cls, document: Any) -> SignupFieldMap:
+        members = json_members(document, cls, forbid_unknown=True)
+        expect(members, bool, "any_merge_tag")
+        if not _text_map(members.get("merge_fields", {})):
+            raise ValueError("merge_fields must map field names to merge tags")
         for name in ("tags", "interests"):
-            value = values.get(name, {})
-            if _text_list(value):  # a list means the same name on both sides
-                values[name] = {item: item for item in value}
+            value = members.get(name, {})
+            if _names(value):  # a list means the same name on both sides (ids may be numbers)
+                members[name] = {str(item): str(item) for item in value}
             elif not _text_map(value):
-                raise ValueError(f"{name}: must be a list of names or an object of names")
-        if not _text_list(values.get("default_tags", [])):
-            raise ValueError("default_tags: must be a list of names")
-        return cls(**values)
+                raise ValueError(f"{name} must be a list of names or an object of names")
+        if not _names(members.get("default_tags", [])):
+            raise ValueError("default_tags must be a list of names")
+        members["default_tags"] = [str(tag) for tag in members.get("default_tags", [])]
+        return cls(**members)
 
 
 def _text_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(item, str) for item in value.values())
 
 
-def _text_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str | int) and not isinstance(item, bool) for item in value)

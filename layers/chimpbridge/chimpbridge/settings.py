@@ -61,6 +61,7 @@ def load(model: type[ModelT]) -> ModelT:
 
 
 def parse(model: type[ModelT], environ: Mapping[str, str]) -> ModelT:
+    """``model`` from ``environ``; every problem is listed, by variable name, in one error."""
     values: dict[str, Any] = {}
     problems = []
     for field in dataclasses.fields(model):  # type: ignore[arg-type]

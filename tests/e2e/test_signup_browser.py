@@ -34,6 +34,15 @@ def member_status(sandbox_url, email):
     return response.json()["status"] if response.status_code == 200 else None
 
 
+def submit_fetch_form(page, pages_url, email, query=""):
+    """Fill in the JSON/fetch example as a person would (waiting out the bot screen) and submit."""
+    page.goto(f"{pages_url}/signup-form-fetch.html{query}")
+    page.fill("#email", email)
+    page.locator("#signup[data-token-checked]").wait_for(state="attached")
+    page.wait_for_timeout(HUMAN_PAUSE_MS)  # sooner, it would be answered like a bot: as a success
+    page.click("#submit")
+
+
 def test_plain_html_form_from_another_origin_lands_on_the_success_page(page, signup_stack, signup_pages):
     # Given the example form on its own site, pointed at the API
     email = f"browser-form-{uuid.uuid4().hex[:8]}@example.org"
@@ -54,12 +63,8 @@ def test_plain_html_form_from_another_origin_lands_on_the_success_page(page, sig
 def test_fetch_variant_shows_the_answer_in_the_page(page, signup_stack, signup_pages):
     # Given the JSON/fetch example on its own site (a cross-origin API: CORS and preflight)
     email = f"browser-fetch-{uuid.uuid4().hex[:8]}@example.org"
-    page.goto(f"{signup_pages.url}/signup-form-fetch.html")
-    page.fill("#email", email)
-    page.locator("#signup[data-token-checked]").wait_for(state="attached")
-    page.wait_for_timeout(HUMAN_PAUSE_MS)
-    # When the person submits it
-    page.click("#submit")
+    # When the person fills it in and submits it
+    submit_fetch_form(page, signup_pages.url, email)
     # Then the page shows the success state
     outcome = page.locator("#outcome[data-status=pending]")
     outcome.wait_for()
@@ -68,11 +73,7 @@ def test_fetch_variant_shows_the_answer_in_the_page(page, signup_stack, signup_p
 
 
 def test_fetch_variant_shows_a_field_error(page, signup_stack, signup_pages):
-    page.goto(f"{signup_pages.url}/signup-form-fetch.html")
-    page.fill("#email", "not-an-address")
-    page.locator("#signup[data-token-checked]").wait_for(state="attached")
-    page.wait_for_timeout(HUMAN_PAUSE_MS)  # sooner, it would be answered like a bot: as a success
-    page.click("#submit")
+    submit_fetch_form(page, signup_pages.url, "not-an-address")
     page.locator("#outcome[data-status=error]").wait_for()
     assert page.locator("#email-error").inner_text() == "Enter a valid email address, like name@example.org."
 
@@ -89,11 +90,7 @@ def test_a_crafted_link_cannot_point_the_form_elsewhere(page, signup_stack, sign
 
 def test_the_fetch_variant_posts_to_its_own_api_whatever_the_link_says(page, signup_stack, signup_pages):
     email = f"browser-crafted-{uuid.uuid4().hex[:8]}@example.org"
-    page.goto(f"{signup_pages.url}/signup-form-fetch.html?api=http://127.0.0.1:9")
-    page.fill("#email", email)
-    page.locator("#signup[data-token-checked]").wait_for(state="attached")
-    page.wait_for_timeout(HUMAN_PAUSE_MS)
-    page.click("#submit")
+    submit_fetch_form(page, signup_pages.url, email, query="?api=http://127.0.0.1:9")
     page.locator("#outcome[data-status=pending]").wait_for()
     assert member_status(signup_stack.sandbox_url, email) == "pending"
 

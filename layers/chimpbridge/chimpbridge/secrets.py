@@ -18,7 +18,7 @@ import urllib3
 from chimpbridge import settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, UpstreamError
-from chimpbridge.models import expect, json_members
+from chimpbridge.models import expect, expect_text_list, json_members
 
 
 class SecretModel(Protocol):
@@ -93,10 +93,8 @@ class HookKeys:
     @classmethod
     def from_document(cls, document: Any) -> HookKeys:
         members = json_members(document, cls)
-        expect(members, list, "registration_hook_keys")
+        expect_text_list(members, "registration_hook_keys")
         expect(members, str, "initial_key")
-        if not all(isinstance(key, str) for key in members.get("registration_hook_keys", [])):
-            raise ValueError("registration_hook_keys must be a list of keys")
         return cls(**members)
 
     @property

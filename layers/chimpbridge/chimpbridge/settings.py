@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 
 from chimpbridge.errors import ConfigurationError
-from chimpbridge.models import expect, json_members, lax_bool
+from chimpbridge.models import expect, expect_text_list, json_members, lax_bool
 from chimpbridge.models.signup import SignupFieldMap
 
 T = TypeVar("T")
@@ -251,14 +251,14 @@ class EmailFlow:
                 raise ValueError(f"{name} must be 1 to 200 characters")
         if self.merge_language not in get_args(MergeLanguage):
             raise ValueError("merge_language must be handlebars or mailchimp")
-        if len(self.tags) > 5 or not all(isinstance(tag, str) for tag in self.tags):
+        if len(self.tags) > 5:
             raise ValueError("tags must be at most 5 names")
 
     @classmethod
     def from_document(cls, document: Any) -> EmailFlow:
         members = json_members(document, cls, forbid_unknown=True)
         expect(members, str, "template", "mandrill_template", "subject", "merge_language")
-        expect(members, list, "tags")
+        expect_text_list(members, "tags")
         return cls(**members)
 
 

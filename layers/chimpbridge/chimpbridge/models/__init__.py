@@ -33,6 +33,14 @@ def expect(members: dict[str, Any], kind: type, *names: str) -> None:
             raise ValueError(f"{name} must be {_KIND_NAMES.get(kind, kind.__name__)}")
 
 
+def expect_text_list(members: dict[str, Any], *names: str) -> None:
+    """Each of ``names`` present in ``members`` is a list of text."""
+    for name in names:
+        value = members.get(name, [])
+        if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            raise ValueError(f"{name} must be a list of text")
+
+
 _KIND_NAMES = {str: "text", bool: "true or false", dict: "a JSON object", list: "a JSON list"}
 
 

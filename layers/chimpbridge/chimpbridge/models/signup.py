@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from chimpbridge.models import expect, json_members
+from chimpbridge.models import expect, expect_text_list, json_members
 
 SignupSource = Literal["form", "json", "registration-hook"]
 StatusIfNew = Literal["pending", "subscribed"]
@@ -59,9 +59,8 @@ class Signup:
         members = json_members(document, cls)
         expect(members, str, "list_id", "email", "status_if_new", "language", "ip_signup", "source")
         expect(members, dict, "merge_fields", "interests")
-        expect(members, list, "tags", "marketing_permissions")
-        if not all(isinstance(tag, str) for tag in members.get("tags", [])):
-            raise ValueError("tags must be text")
+        expect(members, list, "marketing_permissions")
+        expect_text_list(members, "tags")
         if not all(isinstance(wanted, bool) for wanted in members.get("interests", {}).values()):
             raise ValueError("interests must map ids to true or false")
         if "timestamp_signup" in members:

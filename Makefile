@@ -1,6 +1,22 @@
 # The interface to the project. `make dev` runs it locally, `make test` tests it.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Lambda runs Python 3.13, so the venv (tests, mypy, benchmarks, sam build) is built with it:
+# PYTHON=/path/to/python3.13 if given, else the first of python3.13 on PATH, pyenv's 3.13
+# (its python3.13 shim fails while another version is pyenv's global one) and
+# ~/.pyenv/versions/3.13* that really runs as 3.13. Else python3, with a warning.
+is_313 = $(shell $(1) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && echo $(1))
+PYTHON313_CANDIDATES := $(shell command -v python3.13) $(addsuffix /bin/python3.13,$(shell pyenv prefix 3.13 2>/dev/null)) \
+	$(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13*/bin/python3.13)
+ifndef PYTHON
+PYTHON := $(firstword $(foreach p,$(PYTHON313_CANDIDATES),$(call is_313,$(p))))
+ifeq ($(PYTHON),)
+PYTHON := python3
+$(warning No Python 3.13 found (PATH, pyenv): using python3. Tests, type checks and benchmarks then \
+	run on another version than Lambda's python3.13, and sam build fails because it ships 3.13 \
+	bytecode. Install Python 3.13 or set PYTHON=/path/to/python3.13)
+endif
+endif
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 # sam build runs the layer Makefile with this PATH, so it pip-installs with the venv's pip.
@@ -18,14 +34,20 @@ help:
 	@echo "make build    sam build (python3.13/arm64, no Docker)"
 	@echo "make deploy   sam deploy (samconfig.toml; CONFIG_ENV=prod for production)"
 
-# The virtualenv is rebuilt whenever a pinned requirements file changes.
-$(VENV)/.installed: requirements-dev.txt layers/chimpbridge/requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# The virtualenv is rebuilt whenever the interpreter's version or a pinned requirements file changes.
+$(VENV)/.python-$(PYTHON_VERSION):
+	@test -n "$(PYTHON_VERSION)" || { echo "no usable Python interpreter ($(PYTHON))" >&2; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.python-$(PYTHON_VERSION) requirements-dev.txt layers/chimpbridge/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+	@$(BIN)/python -c 'import sys; print("Python %s (%s)" % (sys.version.split()[0], sys.executable))'
 
 # Prism (npm) validates the requests our code sends against Mailchimp's specs in the tests.
 node_modules/.installed: package.json package-lock.json

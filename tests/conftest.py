@@ -2,6 +2,9 @@
 sandbox package so that tests, benchmarks and the local stack share one implementation."""
 
 import os
+from collections.abc import Generator
+
+import pytest
 
 # What the template's Globals give every function in Lambda.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "chimpbridge")
@@ -16,3 +19,15 @@ pytest_plugins: list[str] = [
     "sandbox.mailchimp.pytest_plugin",
     "tests.support.registration",
 ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport]:
+    """Under CI=true a skip is a failure: a green CI means every test ran. Locally (Chromium,
+    Prism, the specifications or the build output missing) a skip stays a skip, with its reason."""
+    report = yield
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+    return report

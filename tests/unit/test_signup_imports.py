@@ -1,5 +1,5 @@
 """What the signup function imports when it starts: its cold start is measured against a
-tutorial handler (bench/bench_signup_coldstart.py), and these packages are what made it slow.
+tutorial handler (bench/bench_coldstart.py), and these packages are what made it slow.
 A fresh interpreter, as in a new Lambda execution environment; no timing, only the modules."""
 
 import json

@@ -266,8 +266,8 @@ def report(runs: dict[tuple[str, str], list[dict[str, Any]]], warm: dict[str, An
 
     labels = sorted({label for label, _ in runs if label != "tutorial baseline"})
     print(f"  Python {platform.python_version()}, {platform.machine()}; median of {RUNS} fresh processes, ms")
-    header = f"  {'function':<26}{'import':>8}{'first':>8}{'total':>8}  {'warm-cache import':>18}  {'ratio':>6}  {'sources import':>15}"
-    print(header)
+    columns = f"{'import':>8}{'first':>8}{'total':>8}  {'warm-cache import':>18}  {'ratio':>6}  {'sources import':>15}"
+    print(f"  {'function':<26}{columns}")
     table: dict[str, Any] = {}
     for label in [*labels, "tutorial baseline"]:
         shipped = (label, "shipped")

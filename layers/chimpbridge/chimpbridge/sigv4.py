@@ -1,7 +1,7 @@
 """AWS Signature Version 4 for the few JSON-protocol calls made on a request's hot path.
 
-Why not boto3 here: importing boto3 and building one client costs about 0.4 s of cold start
-(measured, see docs/benchmarks.md), more than everything else the signup handler loads. A
+Why not boto3 here: importing boto3 and building one client costs more cold start than
+everything else the signup handler loads (docs/benchmarks.md, "Shared layer"). A
 single signed POST to Secrets Manager needs none of it. Everything else (SQS, DynamoDB, S3)
 still uses boto3, imported lazily where it is needed.
 """

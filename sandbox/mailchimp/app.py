@@ -59,6 +59,7 @@ class SandboxApp:
         """Wake every request that latency or the timeout fault is holding."""
         self._stopping.set()
         self.traffic.release_held_requests()
+        self.state.deliveries.stop()
 
     def handle(self, request: Request, connection: ConnectionInfo) -> Response:
         api = _api_of(request.path)

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.mailchimp.member_documents import iso_timestamp
-from sandbox.mailchimp.members import MemberTable
+from sandbox.mailchimp.members import MemberChange, MemberTable
 from sandbox.mailchimp.problems import MarketingError, invalid_field
 from sandbox.mailchimp.seeding import SEEDED_TAG_NAMES
+from sandbox.mailchimp.webhooks import Webhook
 
 MERGE_FIELD_TYPES = (
     "text", "number", "address", "phone", "date", "url", "imageurl", "radio", "dropdown", "birthday", "zip",
@@ -41,10 +42,15 @@ class Audience:
     double_optin: bool = False
     merge_fields: list[dict[str, Any]] = field(default_factory=list)
     tag_ids: dict[str, int] = field(default_factory=dict)
+    # Interest categories ("groups"), each {"id", "grouping_id", "title", "type", "interests":
+    # [{"id", "name"}]}: what a webhook's INTERESTS and GROUPINGS are made of.
+    interest_categories: list[dict[str, Any]] = field(default_factory=list)
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
+    journal: list[MemberChange] | None = field(default=None, repr=False)
     members: MemberTable = field(init=False)
 
     def __post_init__(self) -> None:
-        self.members = MemberTable(self.id, self.base_url)
+        self.members = MemberTable(self.id, self.base_url, self.journal)
         for tag, name in DEFAULT_MERGE_FIELDS:
             self.add_merge_field({"tag": tag, "name": name, "type": "text"})
         self.members.generated.register_tags({name: self.tag_id(name) for name in SEEDED_TAG_NAMES})

@@ -4,7 +4,9 @@ Used by the pytest fixtures, the benchmarks and the local stack."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
+from urllib.parse import quote
 
 import mailchimp_marketing
 import mailchimp_transactional
@@ -18,6 +20,8 @@ from sandbox.mailchimp.constants import (
 )
 
 CONTROL_TIMEOUT_SECONDS = 120  # seeding a million members takes a few seconds
+# A delivery that reached one of these is done: no attempt will follow.
+FINAL_DELIVERY_STATUSES = ("delivered", "failed", "gone")
 
 
 def sdk_error_body(error: Exception) -> dict[str, Any]:
@@ -84,6 +88,54 @@ class SandboxClient:
         """Replace the accepted keys of the kinds given; reset() restores the defaults."""
         kinds = {"marketing": marketing, "transactional": transactional, "oauth": oauth}
         return dict(self._call("PUT", "/keys", {kind: keys for kind, keys in kinds.items() if keys is not None}))
+
+    # -- audience webhooks -----------------------------------------------------------------
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook of every audience, with ``enabled``, ``disabled_reason`` and ``signed``."""
+        return list(self._call("GET", "/webhooks"))
+
+    def set_webhook(self, webhook_id: str, **settings: Any) -> dict[str, Any]:
+        """``secret="..."`` (or None) signs deliveries; ``enabled=True`` re-enables a webhook."""
+        return dict(self._call("PATCH", f"/webhooks/{webhook_id}", settings))
+
+    def webhook_settings(self, **settings: Any) -> dict[str, Any]:
+        """``timeout_seconds``, ``retry_delays``, ``retry_window_seconds``; reset() restores them."""
+        return dict(
+            self._call("PUT", "/webhook-settings", settings) if settings else self._call("GET", "/webhook-settings")
+        )
+
+    def webhook_deliveries(self, **filters: str) -> list[dict[str, Any]]:
+        """Deliveries, oldest first; filter by type, url, status, list_id, webhook_id."""
+        return list(self._call("GET", "/webhook-deliveries", params=filters))
+
+    def wait_for_deliveries(self, count: int = 1, timeout: float = 10.0, **filters: str) -> list[dict[str, Any]]:
+        """Wait until ``count`` deliveries matching the filters are done (delivered, failed or
+        gone, unless ``status`` is one of the filters); returns them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deliveries = [
+                delivery
+                for delivery in self.webhook_deliveries(**filters)
+                if "status" in filters or delivery["status"] in FINAL_DELIVERY_STATUSES
+            ]
+            if len(deliveries) >= count:
+                return deliveries
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(deliveries)} of {count} webhook deliveries ({filters}) after {timeout} s")
+            time.sleep(0.02)
+
+    def act_on_member(
+        self, email: str, action: str, *, list_id: str = DEFAULT_LIST_ID, actor: str = "user", **fields: Any
+    ) -> dict[str, Any]:
+        """What a subscriber (``actor="user"``) or an admin does outside the API: ``confirm``,
+        ``unsubscribe`` (reason=), ``clean`` (reason=), ``change_email`` (new_email=),
+        ``update_profile`` (merge_fields=, interests=). Fires the audience's webhooks."""
+        body = {"action": action, "as": actor, **fields}
+        return dict(self._call("POST", f"/members/{list_id}/{quote(email, safe='@')}/actions", body))
+
+    def send_campaign(self, list_id: str = DEFAULT_LIST_ID, subject: str = "", **fields: Any) -> dict[str, Any]:
+        """Fire the ``campaign`` webhook event (``status="sent"`` or ``"canceled"``)."""
+        return dict(self._call("POST", "/campaigns", {"list_id": list_id, "subject": subject, **fields}))
 
     def marketing_sdk(self, api_key: str = MARKETING_API_KEY, **config: Any) -> mailchimp_marketing.Client:
         """The official Marketing SDK, pointed at the sandbox."""

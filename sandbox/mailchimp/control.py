@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import gc
 import random
+import re
 import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
+from sandbox.mailchimp import audience_actions
 from sandbox.mailchimp.constants import DEFAULT_LIST_ID
 from sandbox.mailchimp.http_types import Request, Response, json_response, parse_json_body
+from sandbox.mailchimp.problems import MarketingError
 from sandbox.mailchimp.state import KEY_KINDS, SandboxState
 from sandbox.mailchimp.traffic import FaultSettings, Traffic
+from sandbox.mailchimp.webhook_delivery import DeliverySettings
 
 PREFIX = "/_sandbox"
+_MEMBER_ACTIONS = re.compile(r"^/members/(?P<list_id>[^/]+)/(?P<reference>[^/]+)/actions$")
+_WEBHOOK = re.compile(r"^/webhooks/(?P<webhook_id>[^/]+)$")
 MAX_SEED_COUNT = 5_000_000
 _FREEZE_AFTER_SEEDING = 100_000
 
@@ -45,15 +53,39 @@ class ControlApi:
             ("PUT", "/keys"): self._set_keys,
             ("GET", "/options"): self._options,
             ("PUT", "/options"): self._set_options,
+            ("GET", "/webhooks"): self._webhooks,
+            ("GET", "/webhook-deliveries"): self._webhook_deliveries,
+            ("DELETE", "/webhook-deliveries"): self._clear_webhook_deliveries,
+            ("GET", "/webhook-settings"): self._webhook_settings,
+            ("PUT", "/webhook-settings"): self._set_webhook_settings,
+            ("POST", "/campaigns"): self._send_campaign,
         }
-        handler = handlers.get(route)
+        handler: Callable[..., Any] | None = handlers.get(route)
+        params: dict[str, str] = {}
+        known_path = any(path == route[1] for _, path in handlers)
+        for method, pattern, candidate in self._pattern_routes():
+            match = pattern.match(route[1])
+            if match:
+                known_path = True
+                if method == request.method:
+                    handler, params = candidate, {key: unquote(value) for key, value in match.groupdict().items()}
         try:
             if handler is None:
-                known_path = any(path == route[1] for _, path in handlers)
                 raise ControlError(405 if known_path else 404, f"no control call {request.method} {request.path}")
-            return json_response(handler(request))
+            return json_response(handler(request, **params))
         except ControlError as error:
             return json_response({"error": str(error)}, error.status)
+        except audience_actions.ActionRefused as refused:
+            return json_response({"error": str(refused)}, refused.status)
+        except MarketingError as error:
+            # The Marketing API's own rules refused the change (a fake address, a required field).
+            return json_response({"error": error.detail, "title": error.title, "errors": error.errors}, error.status)
+
+    def _pattern_routes(self) -> list[tuple[str, re.Pattern[str], Callable[..., Any]]]:
+        return [
+            ("POST", _MEMBER_ACTIONS, self._member_action),
+            ("PATCH", _WEBHOOK, self._update_webhook),
+        ]
 
     @staticmethod
     def _body(request: Request) -> dict[str, Any]:
@@ -178,3 +210,71 @@ class ControlApi:
             for kind, keys in body.items():
                 self.state.keys[kind] = set(keys)
         return self._keys(request)
+
+    # -- audience webhooks -----------------------------------------------------------------
+    def _webhooks(self, request: Request) -> list[dict[str, Any]]:
+        """Every audience's webhooks, with the sandbox's own state (enabled, signed)."""
+        with self.state.lock:
+            return [
+                webhook.control_document(self.state.base_url)
+                for audience in self.state.audiences.values()
+                for webhook in audience.webhooks.values()
+            ]
+
+    def _update_webhook(self, request: Request, webhook_id: str) -> dict[str, Any]:
+        """``{"secret": "..." | null, "enabled": true}``: set the signing secret, re-enable."""
+        body = self._body(request)
+        unknown = set(body) - {"secret", "enabled"}
+        if unknown:
+            raise ControlError(400, f"unknown webhook settings {sorted(unknown)}; use ['enabled', 'secret']")
+        secret = body.get("secret")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            raise ControlError(400, "secret must be a non-empty string or null")
+        if "enabled" in body and not isinstance(body["enabled"], bool):
+            raise ControlError(400, "enabled must be true or false")
+        with self.state.lock:
+            for audience in self.state.audiences.values():
+                webhook = audience.webhooks.get(webhook_id)
+                if webhook is not None:
+                    if "secret" in body:
+                        webhook.secret = body["secret"]
+                    if "enabled" in body:
+                        webhook.enabled = body["enabled"]
+                        webhook.disabled_reason = "" if webhook.enabled else "disabled through the control API"
+                    return webhook.control_document(self.state.base_url)
+        raise ControlError(404, f"no webhook {webhook_id}")
+
+    def _webhook_deliveries(self, request: Request) -> list[dict[str, Any]]:
+        """Deliveries, oldest first; ?type=, ?url=, ?status=, ?list_id=, ?webhook_id= filter."""
+        filters = {
+            name: request.query[name]
+            for name in ("type", "url", "status", "list_id", "webhook_id")
+            if request.query.get(name)
+        }
+        return [
+            delivery
+            for delivery in self.state.deliveries.snapshot()
+            if all(str(delivery[name]) == value for name, value in filters.items())
+        ]
+
+    def _clear_webhook_deliveries(self, request: Request) -> dict[str, Any]:
+        self.state.deliveries.clear()
+        return {"cleared": True}
+
+    def _webhook_settings(self, request: Request) -> dict[str, Any]:
+        return self.state.deliveries.settings.to_dict()
+
+    def _set_webhook_settings(self, request: Request) -> dict[str, Any]:
+        """``{"timeout_seconds": 10, "retry_delays": [0.2, 0.5, 1], "retry_window_seconds": 75}``"""
+        try:
+            settings = DeliverySettings.from_body(self._body(request), self.state.deliveries.settings)
+        except (TypeError, ValueError) as error:
+            raise ControlError(400, str(error)) from None
+        self.state.deliveries.set_settings(settings)
+        return settings.to_dict()
+
+    def _member_action(self, request: Request, list_id: str, reference: str) -> dict[str, Any]:
+        return audience_actions.act_on_member(self.state, list_id, reference, self._body(request))
+
+    def _send_campaign(self, request: Request) -> dict[str, Any]:
+        return audience_actions.send_campaign(self.state, self._body(request))

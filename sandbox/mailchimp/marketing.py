@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.mailchimp import member_api
+from sandbox.mailchimp import member_api, webhook_api
 from sandbox.mailchimp.audiences import Audience
 from sandbox.mailchimp.http_types import Request, Response, empty_response, json_response, parse_json_body
 from sandbox.mailchimp.problems import MarketingError, invalid_field, problem_response
@@ -19,6 +19,7 @@ from sandbox.mailchimp.state import SandboxState
 PREFIX = "/3.0"
 _LIST = r"(?P<list_id>[^/]+)"
 _MEMBER = r"(?P<reference>[^/]+)"
+_WEBHOOK = r"(?P<webhook_id>[^/]+)"
 
 Handler = Callable[..., Any]
 
@@ -51,18 +52,31 @@ class MarketingApi:
                 ("GET", f"/lists/{_LIST}/members/{_MEMBER}/tags", self._member_tags),
                 ("POST", f"/lists/{_LIST}/members/{_MEMBER}/tags", self._update_member_tags),
                 ("POST", f"/lists/{_LIST}/members/{_MEMBER}/actions/delete-permanent", self._delete_permanent),
+                ("GET", f"/lists/{_LIST}/webhooks", self._webhooks),
+                ("POST", f"/lists/{_LIST}/webhooks", self._create_webhook),
+                ("GET", f"/lists/{_LIST}/webhooks/{_WEBHOOK}", self._webhook),
+                ("PATCH", f"/lists/{_LIST}/webhooks/{_WEBHOOK}", self._update_webhook),
+                ("DELETE", f"/lists/{_LIST}/webhooks/{_WEBHOOK}", self._delete_webhook),
             )
         ]
+        # These take the lock themselves: saving a webhook GETs its URL, which may be slow.
+        self._self_locking: set[Handler] = {self._create_webhook, self._update_webhook}
 
     # -- dispatch --------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         try:
             self._authenticate(request)
             handler, params = self._route(request)
+            if handler in self._self_locking:
+                return self._respond(request, handler(request, **params))
             # Serialise under the lock too: a result may be a stored document that a
             # concurrent write (a new merge field) changes in place.
             with self.state.lock:
-                return self._respond(request, handler(request, **params))
+                try:
+                    return self._respond(request, handler(request, **params))
+                finally:
+                    # Member writes fire the audience's webhooks (source "api"), in the background.
+                    self.state.publish_member_changes("api")
         except MarketingError as error:
             return problem_response(error)
 
@@ -236,3 +250,19 @@ class MarketingApi:
 
     def _batch_subscribe(self, request: Request, list_id: str) -> dict[str, Any]:
         return member_api.batch_subscribe(self._audience(list_id), self._body(request), self.state.now())
+
+    # -- webhooks --------------------------------------------------------------------------
+    def _webhooks(self, request: Request, list_id: str) -> dict[str, Any]:
+        return webhook_api.list_webhooks(self.state, list_id)
+
+    def _create_webhook(self, request: Request, list_id: str) -> dict[str, Any]:
+        return webhook_api.create_webhook(self.state, list_id, self._body(request))
+
+    def _webhook(self, request: Request, list_id: str, webhook_id: str) -> dict[str, Any]:
+        return webhook_api.get_webhook(self.state, list_id, webhook_id)
+
+    def _update_webhook(self, request: Request, list_id: str, webhook_id: str) -> dict[str, Any]:
+        return webhook_api.update_webhook(self.state, list_id, webhook_id, self._body(request))
+
+    def _delete_webhook(self, request: Request, list_id: str, webhook_id: str) -> None:
+        webhook_api.delete_webhook(self.state, list_id, webhook_id)

@@ -44,9 +44,16 @@ class MemberQuery:
     descending: bool = False
 
 
+# (list id, document before, document after) of every member written through the API or a
+# control action: None before means created, None after means permanently deleted. Drained
+# into webhook deliveries by whoever made the change (see SandboxState.publish_member_changes).
+MemberChange = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
+
+
 class MemberTable:
-    def __init__(self, list_id: str, base_url: str) -> None:
+    def __init__(self, list_id: str, base_url: str, journal: list[MemberChange] | None = None) -> None:
         self.list_id = list_id
+        self.journal = journal
         self.generated = SeededMembers(list_id, base_url)
         self.merge_tags: list[str] = []
         self.status_codes = bytearray()
@@ -205,11 +212,14 @@ class MemberTable:
         self.order.append(slot)
         self._documents[slot] = document
         self._changed()
+        if self.journal is not None:
+            self.journal.append((self.list_id, None, document))
         return slot
 
     def replace(self, slot: int, document: dict[str, Any], last_changed: int) -> None:
         """Store a changed document (a seeded member becomes a written one here)."""
-        old_hash = self.document(slot)["id"]
+        before = self.document(slot)
+        old_hash = before["id"]
         if old_hash != document["id"]:
             del self.slot_by_hash[old_hash]
             self.slot_by_hash[document["id"]] = slot
@@ -219,10 +229,13 @@ class MemberTable:
         self._documents[slot] = document
         self._json_cache.pop(slot, None)
         self._changed()
+        if self.journal is not None:
+            self.journal.append((self.list_id, before, document))
 
     def forget(self, slot: int) -> None:
         """Permanent delete: the address may never be re-imported."""
-        member_hash = self.document(slot)["id"]
+        before = self.document(slot)
+        member_hash = before["id"]
         self.forgotten_hashes.add(member_hash)
         del self.slot_by_hash[member_hash]
         self.status_codes[slot] = ABSENT
@@ -230,6 +243,8 @@ class MemberTable:
         self._documents.pop(slot, None)
         self._json_cache.pop(slot, None)
         self._changed()
+        if self.journal is not None:
+            self.journal.append((self.list_id, before, None))
 
     def add_merge_tag(self, tag: str, default_value: str) -> None:
         self.merge_tags.append(tag)

@@ -17,6 +17,9 @@ from sandbox.mailchimp.constants import (
     TRANSACTIONAL_API_KEY,
     VERIFIED_SENDING_DOMAINS,
 )
+from sandbox.mailchimp.members import MemberChange
+from sandbox.mailchimp.webhook_delivery import WebhookDeliveries
+from sandbox.mailchimp.webhook_payloads import ChangeDetails, fired_at, member_events
 
 # The outbox keeps the newest messages only, so a long-running local stack stays small.
 OUTBOX_LIMIT = 10_000
@@ -47,6 +50,8 @@ class SandboxState:
         # How ``since_last_changed`` bounds the member list: Mailchimp's reference says "changed
         # after" (exclusive); the sandbox includes the second itself unless told otherwise.
         self.since_last_changed_inclusive = True
+        self.member_changes: list[MemberChange] = []
+        self.deliveries = WebhookDeliveries(self.lock)
         self.reset()
 
     def reset(self) -> None:
@@ -58,10 +63,14 @@ class SandboxState:
             self.outbox.clear()
             self.keys = default_keys()
             self.since_last_changed_inclusive = True
+            self.member_changes.clear()
+            self.deliveries.reset()
 
     def add_audience(self, list_id: str, name: str) -> Audience:
         with self.lock:
-            audience = Audience(id=list_id, name=name, base_url=self.base_url, web_id=self._next_web_id)
+            audience = Audience(
+                id=list_id, name=name, base_url=self.base_url, web_id=self._next_web_id, journal=self.member_changes
+            )
             self._next_web_id += 1
             self.audiences[list_id] = audience
             return audience
@@ -71,6 +80,22 @@ class SandboxState:
             candidate = f"{self.rng.getrandbits(40):010x}"
             if candidate not in self.audiences:
                 return candidate
+
+    def publish_member_changes(self, source: str, details: ChangeDetails | None = None) -> int:
+        """Turn the member changes made since the last call into webhook deliveries from
+        ``source`` (api, user or admin); returns how many were queued. Callers hold the lock."""
+        with self.lock:
+            changes = list(self.member_changes)
+            self.member_changes.clear()
+            at = fired_at(time.time())
+            queued = 0
+            for list_id, before, after in changes:
+                audience = self.audiences.get(list_id)
+                if audience is None or not any(webhook.enabled for webhook in audience.webhooks.values()):
+                    continue
+                events = member_events(audience, before, after, details or ChangeDetails(), at)
+                queued += self.deliveries.publish(audience.webhooks.values(), events, source)
+            return queued
 
     @staticmethod
     def now() -> int:

@@ -4,7 +4,7 @@ unique addresses so that no two tests share a member."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mailchimp_marketing
@@ -12,6 +12,8 @@ import mailchimp_transactional
 import pytest
 
 from sandbox.mailchimp.client import SandboxClient
+from tests.support.scripted_http import Answer
+from tests.support.webhook_receiver import WebhookReceiver
 
 # ../shared/reference/mailchimp next to the checkout; users' checkouts don't have it.
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "mailchimp"
@@ -44,3 +46,19 @@ def mailchimp_spec_dir() -> Path:
     if not (SPEC_DIR / "marketing.json").is_file():
         pytest.skip(f"Mailchimp specifications not found at {SPEC_DIR}")
     return SPEC_DIR
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
+    """``webhook_receiver(Answer(200), Answer(500), Answer(200))``: a started receiver (see
+    tests/support/webhook_receiver.py), stopped after the test. Without answers it answers 200."""
+    started: list[WebhookReceiver] = []
+
+    def start(*answers: Answer) -> WebhookReceiver:
+        receiver = WebhookReceiver(*answers).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()

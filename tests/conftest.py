@@ -18,6 +18,7 @@ pytest_plugins: list[str] = [
     "sandbox.stack.pytest_plugin",
     "sandbox.mailchimp.pytest_plugin",
     "tests.support.registration",
+    "tests.support.mailchimp_webhook",
 ]
 
 

@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -27,7 +27,9 @@ from chimpbridge.errors import (
     Busy,
     ConfigurationError,
     InvalidRequest,
+    NotFound,
     PayloadTooLarge,
+    PublishFailed,
     Rejected,
     Unauthorized,
     UnsupportedMediaType,
@@ -93,13 +95,22 @@ class Route:
 
 
 class App:
-    """Routes by method and path (``/hooks/<hook>``: the parameter is passed by name)."""
+    """Routes by method and path (``/hooks/<hook>``: the parameter is passed by name).
 
-    def __init__(self) -> None:
+    ``never_answer``: statuses this app must never send, whatever a route or an error does;
+    such an answer becomes a generic 500 (logged). Mailchimp disables an audience webhook for
+    good when it answers 410, so its receiver rules 410 out here, in one place.
+    """
+
+    def __init__(self, *, never_answer: Iterable[int] = ()) -> None:
         self.routes: list[Route] = []
+        self.never_answer = frozenset(never_answer)
 
     def get(self, path: str) -> Callable[[Handler], Handler]:
         return self.route("GET", path)
+
+    def head(self, path: str) -> Callable[[Handler], Handler]:
+        return self.route("HEAD", path)
 
     def post(self, path: str) -> Callable[[Handler], Handler]:
         return self.route("POST", path)
@@ -122,6 +133,9 @@ class App:
             response = self._dispatch(request)
         except Exception as exc:  # noqa: BLE001 - every error becomes a problem answer; see answer_error
             response = answer_error(exc, (event.get("requestContext") or {}).get("requestId"))
+        if response.status_code in self.never_answer:
+            logger.error("an answer this endpoint must never send was replaced", extra={"status": response.status_code})
+            response = _server_problem(None, logger.get_correlation_id() or "unknown")
         return _proxy_result(response, cors)
 
     def _dispatch(self, request: Request) -> Response:
@@ -133,11 +147,11 @@ class App:
         if request.method == "OPTIONS" and on_path and settings.load(settings.ApiSettings).allowed_origins:
             methods = sorted({route.method for route, _ in on_path} | {"OPTIONS"})
             return Response(204, content_type="text/plain", headers={"Access-Control-Allow-Methods": ",".join(methods)})
-        return problem(404, "not-found", "Not Found", "No such resource.")
+        return not_found()
 
 
-def create_app() -> App:
-    return App()
+def create_app(*, never_answer: Iterable[int] = ()) -> App:
+    return App(never_answer=never_answer)
 
 
 def problem(
@@ -146,6 +160,11 @@ def problem(
     """An RFC 7807 answer. ``slug`` makes the stable ``type``; ``extra`` adds members."""
     body = {"type": PROBLEM_TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, **extra}
     return Response(status, json.dumps(body, separators=(",", ":")), PROBLEM_CONTENT_TYPE, dict(headers or {}))
+
+
+def not_found() -> Response:
+    """One answer for an unknown path and for a hidden one (a webhook URL with a wrong token)."""
+    return problem(404, "not-found", "Not Found", "No such resource.")
 
 
 # Errors about the request itself, whose detail is written for the person who sent it.
@@ -166,17 +185,33 @@ def answer_error(exc: Exception, request_id: str | None) -> Response:
     if isinstance(exc, Unauthorized):
         count("Unauthorized")
         return problem(401, "unauthorized", "Unauthorized", "Missing or invalid credentials.")
-    if isinstance(exc, Rejected):
-        return problem(422, exc.kind, HTTPStatus(422).phrase, exc.message, **exc.extra)
-    if isinstance(exc, Busy):
-        # 429 is what webhook senders (Ory Kratos among them) retry after a pause.
-        headers = {"Retry-After": str(exc.retry_after_seconds)}
-        return problem(429, "busy", "Too Many Requests", exc.message, headers=headers)
+    if isinstance(exc, Rejected | Busy | NotFound):
+        return _refusal(exc)
     return _server_problem(exc, logger.get_correlation_id() or request_id or "unknown")
 
 
-def _server_problem(exc: Exception, correlation_id: str) -> Response:
+def _refusal(exc: Rejected | Busy | NotFound) -> Response:
+    """A well-formed request we will not do: now (busy), at all (rejected), or for this caller."""
+    if isinstance(exc, Rejected):
+        return problem(422, exc.kind, HTTPStatus(422).phrase, exc.message, **exc.extra)
+    if isinstance(exc, Busy):
+        # 429 is what webhook senders (Ory Kratos and Mailchimp among them) retry after a pause.
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return problem(429, "busy", "Too Many Requests", exc.message, headers=headers)
+    return not_found()
+
+
+def _server_problem(exc: Exception | None, correlation_id: str) -> Response:
     """Our side failed: the client gets a generic answer and the logs get the cause."""
+    if isinstance(exc, PublishFailed):
+        logger.error("event not published", extra={"error": exc.summary})
+        return problem(
+            503,
+            "publish-failed",
+            "Service Unavailable",
+            "The event could not be recorded. Please deliver it again later.",
+            correlation_id=correlation_id,
+        )
     if isinstance(exc, UpstreamError):
         logger.error("upstream failure", extra={"error": str(exc), "transient": exc.transient})
         status = 503 if exc.transient else 502
@@ -189,7 +224,7 @@ def _server_problem(exc: Exception, correlation_id: str) -> Response:
         )
     if isinstance(exc, ConfigurationError):
         logger.error("configuration error", extra={"error": str(exc)})
-    else:
+    elif exc is not None:
         logger.exception("unhandled error")
     return problem(
         500,

@@ -47,6 +47,20 @@ class Unauthorized(ChimpBridgeError):
     """The caller did not prove who it is (missing or wrong key)."""
 
 
+class NotFound(ChimpBridgeError):
+    """What the caller asked for does not exist, or the caller may not learn that it does (a
+    webhook URL whose secret token is wrong answers exactly like an unknown path)."""
+
+
+class PublishFailed(ChimpBridgeError):
+    """An event could not be put on the event bus (an error, or an entry EventBridge refused).
+    Always worth retrying: nothing was published, and nothing was recorded as published."""
+
+    def __init__(self, summary: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+
+
 class Rejected(ChimpBridgeError):
     """The request is well formed but cannot be done, for a reason the person can act on.
 

@@ -103,6 +103,37 @@ class HookKeys:
         return keys + ([self.initial_key] if self.initial_key else [])
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebhookSecret:
+    """What authenticates Mailchimp's audience webhook deliveries.
+
+    ``webhook_tokens``: the secret part of the webhook URL; two at once while one is rotated out.
+    ``initial_token`` is the random one the template generates, so the URL is never guarded by a
+    placeholder. ``signing_key``: when set, every delivery must carry a valid
+    ``X-Mailchimp-Signature`` made with it (webhooks created with signing).
+    """
+
+    webhook_tokens: list[str] = field(default_factory=list, repr=False)
+    initial_token: str | None = field(default=None, repr=False)
+    signing_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.accepted_tokens:
+            raise ValueError("needs at least one non-empty token in webhook_tokens")
+
+    @classmethod
+    def from_document(cls, document: Any) -> WebhookSecret:
+        members = json_members(document, cls)
+        expect_text_list(members, "webhook_tokens")
+        expect(members, str, "initial_token", "signing_key")
+        return cls(**members)
+
+    @property
+    def accepted_tokens(self) -> list[str]:
+        tokens = [token for token in self.webhook_tokens if token]
+        return tokens + ([self.initial_token] if self.initial_token else [])
+
+
 _cache: dict[str, tuple[float, str]] = {}
 _cache_lock = threading.Lock()
 _http: urllib3.PoolManager | None = None

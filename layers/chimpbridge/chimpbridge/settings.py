@@ -395,3 +395,32 @@ class ExportSettings(EnvModel):
     # of its Retry rules, statemachine/audience_export.asl.json). A run's lock lease runs to the
     # invocation's deadline plus this plus a margin, so it never lapses under a live run.
     max_retry_delay_seconds: int = env("EXPORT_MAX_RETRY_DELAY_SECONDS", integer(ge=0, le=3600), default=600)
+
+
+# ---------------------------------------------------------------- Mailchimp audience webhooks
+MAILCHIMP_WEBHOOK_SOURCES = ("user", "admin", "api")
+
+
+def webhook_sources(raw: str) -> tuple[str, ...]:
+    """Which changes Mailchimp reports: by the ``user`` (subscriber), an ``admin`` (the Mailchimp
+    app) or the ``api`` (our own writes among them: listening to api would echo every signup)."""
+    sources = tuple(dict.fromkeys(comma_list(raw)))
+    unknown = sorted(set(sources) - set(MAILCHIMP_WEBHOOK_SOURCES))
+    if unknown or not sources:
+        raise ValueError("must be a comma separated list of " + ", ".join(MAILCHIMP_WEBHOOK_SOURCES))
+    return sources
+
+
+class MailchimpWebhookSettings(EnvModel):
+    """``/webhooks/mailchimp/{token}``: who may deliver, where events go, how long a delivery is
+    remembered. ``sources`` is what the webhook is (to be) registered for in Mailchimp; events
+    carry it, since Mailchimp's payload does not say which source made a change."""
+
+    secret_arn: str = env("MAILCHIMP_WEBHOOK_SECRET_ARN")
+    event_bus_name: str = env("EVENT_BUS_NAME")
+    sources: tuple[str, ...] = env("MAILCHIMP_WEBHOOK_SOURCES", webhook_sources, default=("user", "admin"))
+    # Mailchimp retries a failed delivery for 75 minutes; a day covers that with room to spare.
+    dedupe_seconds: int = env("MAILCHIMP_WEBHOOK_DEDUPE_SECONDS", integer(ge=3_600), default=86_400)
+    # How far a signature's timestamp may be from our clock, either way.
+    signature_tolerance_seconds: int = env("MAILCHIMP_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", integer(ge=1), default=300)
+    max_body_bytes: int = env("MAILCHIMP_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=6_291_456), default=262_144)

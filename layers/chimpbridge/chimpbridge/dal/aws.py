@@ -15,15 +15,26 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
+# (attempts, connect timeout, read timeout) per profile. "prompt" serves callers that drop us
+# after a few seconds (Mailchimp gives a webhook delivery 10 s, its Lambda has 8): one call ends
+# within 2 x (1 + 2) s and a short backoff, so a slow AWS becomes a clean 5xx the sender retries.
+_PROFILES = {"default": (5, 3, 10), "prompt": (2, 1, 2)}
+
+
 @functools.cache
-def _client(service: str) -> Any:
+def _client(service: str, profile: str = "default") -> Any:
     import boto3  # noqa: PLC0415 - deliberately lazy, see module docstring
     from botocore.config import Config  # noqa: PLC0415
 
     from chimpbridge.observability import tracer  # noqa: PLC0415
 
     tracer.patch(("botocore",))
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+    attempts, connect_timeout, read_timeout = _PROFILES[profile]
+    config = Config(
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
@@ -31,8 +42,13 @@ def sqs() -> SQSClient:
     return _client("sqs")  # type: ignore[no-any-return]
 
 
-def dynamodb() -> DynamoDBClient:
-    return _client("dynamodb")  # type: ignore[no-any-return]
+def dynamodb(*, prompt: bool = False) -> DynamoDBClient:
+    return _client("dynamodb", "prompt" if prompt else "default")  # type: ignore[no-any-return]
+
+
+def events() -> Any:
+    """EventBridge, prompt profile: only request paths publish. (No mypy_boto3 stubs for it.)"""
+    return _client("events", "prompt")
 
 
 def s3() -> S3Client:

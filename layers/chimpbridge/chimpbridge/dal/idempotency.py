@@ -60,15 +60,28 @@ def once(
     result_model: type[ResultT],
     expires_after_seconds: int,
     busy_message: str,
+    prompt: bool = False,
 ) -> Callable[..., ResultT]:
     """``function`` made idempotent on ``key_path`` (JMESPath into the ``data_keyword`` model).
 
     ``result_model`` has a ``duplicate`` field: a result served from the table comes back with
     it set. A call while another attempt with the same key runs raises ``Busy(busy_message)``.
+    ``prompt`` uses the short-timeout DynamoDB client (dal/aws.py), for callers that must
+    answer within seconds.
     """
     if "duplicate" not in result_model.model_fields:
         raise TypeError(f"{result_model.__name__} needs a duplicate field to mark repeats")
-    spec = (function, table_name, key_prefix, data_keyword, key_path, result_model, expires_after_seconds, busy_message)
+    spec = (
+        function,
+        table_name,
+        key_prefix,
+        data_keyword,
+        key_path,
+        result_model,
+        expires_after_seconds,
+        busy_message,
+        prompt,
+    )
     # Built once per container and thread-safely: the email sender's threads share it.
     with _wrappers_lock:
         wrapper = _wrappers.get(spec)
@@ -82,6 +95,7 @@ def once(
                 result_model=result_model,
                 expires_after_seconds=expires_after_seconds,
                 busy_message=busy_message,
+                prompt=prompt,
             )
     return wrapper
 
@@ -102,6 +116,7 @@ def _build(
     result_model: type[ResultT],
     expires_after_seconds: int,
     busy_message: str,
+    prompt: bool,
 ) -> Callable[..., ResultT]:
     from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415 - boto3 underneath; see dal/aws.py
         DynamoDBPersistenceLayer,
@@ -126,7 +141,7 @@ def _build(
         response_hook=repeated,
         lambda_context=InvocationClock(),  # type: ignore[arg-type]
     )
-    store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.dynamodb())
+    store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.dynamodb(prompt=prompt))
     # Powertools configures a layer lazily, on first use, and not thread-safely: it marks the
     # layer configured before it sets the key path. A second thread starting in between would
     # hash the whole payload instead of the key (another key: a duplicate email). Configure it

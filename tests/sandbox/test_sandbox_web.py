@@ -13,6 +13,7 @@ import pytest
 
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("mailchimp-sandbox-browser")]
 
@@ -99,3 +100,75 @@ def test_the_page_renders_each_outbox_email_and_a_screenshot_is_kept(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sandbox-web.png"), full_page=True)
     assert (ARTIFACTS / "sandbox-web.png").stat().st_size > 0
+
+
+def test_confirming_with_the_button_delivers_the_subscribe_webhook_to_the_receiver(
+    sandbox: SandboxClient,
+    marketing: mailchimp_marketing.Client,
+    unique_email: Callable[[str], str],
+    webhook_receiver: Callable[..., WebhookReceiver],
+    page: Any,
+) -> None:
+    # Given a webhook for people and admins (not API writes) and a pending signup
+    receiver = webhook_receiver()
+    marketing.lists.create_list_webhook(
+        DEFAULT_LIST_ID, {"url": receiver.url, "sources": {"user": True, "admin": True, "api": False}}
+    )
+    email = unique_email("clicker")
+    marketing.lists.add_list_member(
+        DEFAULT_LIST_ID, {"email_address": email, "status": "pending", "merge_fields": {"FNAME": "Cleo"}}
+    )
+    page.goto(sandbox.url)
+
+    # When the person confirms
+    page.locator(f'tr[data-email="{email}"] button[data-action="confirm"]').click()
+    page.locator('[data-testid="action-result"]', has_text="confirm").wait_for()
+
+    # Then the receiver gets the subscribe form, and the page shows the member and the delivery
+    [post] = receiver.posts()
+    assert (post["type"], post["data[email]"], post["data[merges][FNAME]"]) == ("subscribe", email, "Cleo")
+    sandbox.wait_for_deliveries()
+    page.reload()
+    assert page.locator(f'tr[data-email="{email}"] [data-field="status"]').inner_text() == "subscribed"
+    delivered = page.locator('[data-testid="deliveries"] tr[data-type="subscribe"][data-status="delivered"]')
+    assert delivered.count() == 1
+    assert "user" in delivered.inner_text()
+
+
+def test_an_admin_changes_the_address_and_unsubscribes_with_a_reason_from_the_page(
+    sandbox: SandboxClient,
+    marketing: mailchimp_marketing.Client,
+    unique_email: Callable[[str], str],
+    webhook_receiver: Callable[..., WebhookReceiver],
+    page: Any,
+) -> None:
+    # Given
+    receiver = webhook_receiver()
+    marketing.lists.create_list_webhook(
+        DEFAULT_LIST_ID, {"url": receiver.url, "sources": {"user": True, "admin": True, "api": False}}
+    )
+    old, new = unique_email("before"), unique_email("after")
+    marketing.lists.add_list_member(DEFAULT_LIST_ID, {"email_address": old, "status": "subscribed"})
+    page.goto(sandbox.url)
+    page.locator('[data-testid="action-settings"] input[value="admin"]').check()
+
+    # When the admin changes the address, then unsubscribes the member as a spam complaint
+    row = page.locator(f'tr[data-email="{old}"]')
+    row.locator("summary", has_text="Change address").click()
+    row.locator('input[name="new_email"]').fill(new)
+    row.locator('button[data-action="change_email"]').click()
+    page.locator('[data-testid="action-result"]', has_text="change_email").wait_for()
+    page.locator('[data-testid="action-settings"] input[value="admin"]').check()
+    page.locator('[data-testid="action-settings"] select[name="unsubscribe_reason"]').select_option("abuse")
+    page.locator(f'tr[data-email="{new}"] button[data-action="unsubscribe"]').click()
+    page.locator('[data-testid="action-result"]', has_text="unsubscribe").wait_for()
+
+    # Then
+    posts = receiver.posts(2)
+    assert [post["type"] for post in posts] == ["upemail", "unsubscribe"]
+    assert (posts[0]["data[old_email]"], posts[0]["data[new_email]"]) == (old, new)
+    assert (posts[1]["data[email]"], posts[1]["data[reason]"]) == (new, "abuse")
+    assert [delivery["source"] for delivery in sandbox.wait_for_deliveries(2)] == ["admin", "admin"]
+    page.reload()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sandbox-web-webhooks.png"), full_page=True)

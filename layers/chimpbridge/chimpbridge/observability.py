@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chimpbridge import settings
+from chimpbridge import settings, snapstart
 from chimpbridge.deadline import invocation_deadline
 
 __all__ = ["MetricUnit", "count", "instrument", "logger", "mask_emails", "metrics", "tracer"]
@@ -79,9 +79,12 @@ def count(name: str, value: float = 1) -> None:
 def instrument(correlation_id_path: str | None = None) -> Callable[[HandlerT], HandlerT]:
     """Decorate a ``lambda_handler``: structured logs with the Lambda context (and a
     correlation id taken from the event), tracing without capturing responses, metrics
-    flushed after each invocation, and retries bounded by the remaining time."""
+    flushed after each invocation, and retries bounded by the remaining time. Under SnapStart
+    it also registers what a restored environment must redo (chimpbridge/snapstart.py)."""
 
     def decorate(handler: HandlerT) -> HandlerT:
+        snapstart.register_restore_hooks()
+
         @functools.wraps(handler)
         def with_deadline(event: Any, context: Any) -> Any:
             with invocation_deadline(context):

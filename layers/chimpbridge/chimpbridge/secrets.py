@@ -15,7 +15,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 import urllib3
 
-from chimpbridge import settings, sigv4
+from chimpbridge import credentials, settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, UpstreamError
 from chimpbridge.models import expect, expect_text_list, json_members
@@ -162,6 +162,17 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def reset() -> None:
+    """Forget cached values and connections: what a SnapStart snapshot carried is neither
+    fresh (the monotonic clock says nothing of the time the snapshot lay cached) nor connected."""
+    global _http  # noqa: PLW0603
+    clear_cache()
+    if _http is not None:
+        _http.clear()
+    _http = None
+    credentials.forget()
+
+
 SECRETS_ATTEMPTS = 3
 SECRETS_CONNECT_TIMEOUT = 2.0
 SECRETS_READ_TIMEOUT = 5.0
@@ -178,7 +189,8 @@ def _fetch_secret_string(arn: str) -> str:
     """One signed GetSecretValue, retried on throttling and server errors, and never past the
     invocation deadline: a request path must still have time to queue its work and answer."""
     aws = settings.load(settings.AwsSettings)
-    if not (aws.access_key_id and aws.secret_access_key):
+    keys = credentials.current(aws)
+    if keys is None:
         return _fetch_with_boto3(arn)
     url = secrets_manager_url(aws)
     body = json.dumps({"SecretId": arn}).encode()
@@ -197,9 +209,9 @@ def _fetch_secret_string(arn: str) -> str:
             region=aws.region,
             target="secretsmanager.GetSecretValue",
             body=body,
-            access_key_id=aws.access_key_id,
-            secret_access_key=aws.secret_access_key,
-            session_token=aws.session_token,
+            access_key_id=keys.access_key_id,
+            secret_access_key=keys.secret_access_key,
+            session_token=keys.session_token,
         )
         timeout = urllib3.Timeout(connect=min(SECRETS_CONNECT_TIMEOUT, budget), read=min(SECRETS_READ_TIMEOUT, budget))
         try:

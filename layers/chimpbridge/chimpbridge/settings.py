@@ -171,6 +171,22 @@ class AwsSettings(EnvModel):
     access_key_id: str | None = env("AWS_ACCESS_KEY_ID", default=None, secret=True)
     secret_access_key: str | None = env("AWS_SECRET_ACCESS_KEY", default=None, secret=True)
     session_token: str | None = env("AWS_SESSION_TOKEN", default=None, secret=True)
+    # Where Lambda serves the execution role's credentials when they are not in the environment,
+    # as under SnapStart, whose restored environments outlive keys set at init (docs/snapstart.md).
+    container_credentials_uri: str | None = env("AWS_CONTAINER_CREDENTIALS_FULL_URI", default=None)
+    container_authorization_token: str | None = env("AWS_CONTAINER_AUTHORIZATION_TOKEN", default=None, secret=True)
+
+
+class InitSettings(EnvModel):
+    """How Lambda started this execution environment. ``snap-start``: it initialises a version
+    that later environments are restored from, so what init leaves behind is shared by all of
+    them (docs/snapstart.md)."""
+
+    initialization_type: str = env("AWS_LAMBDA_INITIALIZATION_TYPE", default="on-demand")
+
+    @property
+    def snapshot(self) -> bool:
+        return self.initialization_type == "snap-start"
 
 
 class SecretsSettings(EnvModel):

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.mailchimp import member_api, webhook_api
+from sandbox.mailchimp import interests, member_api, webhook_api
 from sandbox.mailchimp.audiences import Audience
 from sandbox.mailchimp.http_types import Request, Response, empty_response, json_response, parse_json_body
 from sandbox.mailchimp.problems import MarketingError, invalid_field, problem_response
@@ -20,6 +20,7 @@ PREFIX = "/3.0"
 _LIST = r"(?P<list_id>[^/]+)"
 _MEMBER = r"(?P<reference>[^/]+)"
 _WEBHOOK = r"(?P<webhook_id>[^/]+)"
+_CATEGORY = r"(?P<category_id>[^/]+)"
 
 Handler = Callable[..., Any]
 
@@ -52,6 +53,16 @@ class MarketingApi:
                 ("GET", f"/lists/{_LIST}/members/{_MEMBER}/tags", self._member_tags),
                 ("POST", f"/lists/{_LIST}/members/{_MEMBER}/tags", self._update_member_tags),
                 ("POST", f"/lists/{_LIST}/members/{_MEMBER}/actions/delete-permanent", self._delete_permanent),
+                ("GET", f"/lists/{_LIST}/interest-categories", self._interest_categories),
+                ("POST", f"/lists/{_LIST}/interest-categories", self._add_interest_category),
+                ("GET", f"/lists/{_LIST}/interest-categories/{_CATEGORY}", self._interest_category),
+                ("GET", f"/lists/{_LIST}/interest-categories/{_CATEGORY}/interests", self._interests),
+                ("POST", f"/lists/{_LIST}/interest-categories/{_CATEGORY}/interests", self._add_interest),
+                (
+                    "GET",
+                    f"/lists/{_LIST}/interest-categories/{_CATEGORY}/interests/(?P<interest_id>[^/]+)",
+                    self._interest,
+                ),
                 ("GET", f"/lists/{_LIST}/webhooks", self._webhooks),
                 ("POST", f"/lists/{_LIST}/webhooks", self._create_webhook),
                 ("GET", f"/lists/{_LIST}/webhooks/{_WEBHOOK}", self._webhook),
@@ -250,6 +261,25 @@ class MarketingApi:
 
     def _batch_subscribe(self, request: Request, list_id: str) -> dict[str, Any]:
         return member_api.batch_subscribe(self._audience(list_id), self._body(request), self.state.now())
+
+    # -- interest categories ---------------------------------------------------------------
+    def _interest_categories(self, request: Request, list_id: str) -> dict[str, Any]:
+        return interests.list_categories(self._audience(list_id), request.query)
+
+    def _add_interest_category(self, request: Request, list_id: str) -> dict[str, Any]:
+        return interests.add_category(self._audience(list_id), self._body(request))
+
+    def _interest_category(self, request: Request, list_id: str, category_id: str) -> dict[str, Any]:
+        return interests.get_category(self._audience(list_id), category_id)
+
+    def _interests(self, request: Request, list_id: str, category_id: str) -> dict[str, Any]:
+        return interests.list_interests(self._audience(list_id), category_id, request.query)
+
+    def _add_interest(self, request: Request, list_id: str, category_id: str) -> dict[str, Any]:
+        return interests.add_interest(self._audience(list_id), category_id, self._body(request))
+
+    def _interest(self, request: Request, list_id: str, category_id: str, interest_id: str) -> dict[str, Any]:
+        return interests.get_interest(self._audience(list_id), category_id, interest_id)
 
     # -- webhooks --------------------------------------------------------------------------
     def _webhooks(self, request: Request, list_id: str) -> dict[str, Any]:

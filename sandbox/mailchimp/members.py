@@ -142,6 +142,10 @@ class MemberTable:
             text = self._json_cache[slot] = dump_member(self._documents[slot])
         return text
 
+    def written_documents(self) -> list[dict[str, Any]]:
+        """Members written through the API (generated ones have no interests)."""
+        return list(self._documents.values())
+
     def status_of(self, slot: int) -> str:
         return STATUS_NAMES[self.status_codes[slot]]
 

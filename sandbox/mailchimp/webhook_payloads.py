@@ -59,23 +59,24 @@ def _nested(prefix: str, value: Any) -> Fields:
 
 
 def _groupings(audience: Audience, member: dict[str, Any]) -> Fields:
-    """INTERESTS (every chosen interest's name) and one GROUPINGS entry per interest category."""
+    """One GROUPINGS entry per interest category, with the chosen interests' names; INTERESTS
+    repeats the first category's (a leftover of the days of one grouping per list)."""
     if not audience.interest_categories:
         return []
     chosen = {interest_id for interest_id, on in member.get("interests", {}).items() if on}
     fields: Fields = []
-    names: list[str] = []
     for index, category in enumerate(audience.interest_categories):
-        groups = [interest["name"] for interest in category["interests"] if interest["id"] in chosen]
-        names.extend(groups)
+        groups = ", ".join(interest["name"] for interest in category["interests"] if interest["id"] in chosen)
+        if index == 0:
+            fields.append(("data[merges][INTERESTS]", groups))
         prefix = f"data[merges][GROUPINGS][{index}]"
         fields += [
             (f"{prefix}[id]", _text(category["grouping_id"])),
             (f"{prefix}[unique_id]", category["id"]),
             (f"{prefix}[name]", category["title"]),
-            (f"{prefix}[groups]", ", ".join(groups)),
+            (f"{prefix}[groups]", groups),
         ]
-    return [("data[merges][INTERESTS]", ", ".join(names)), *fields]
+    return fields
 
 
 def _merges(audience: Audience, member: dict[str, Any]) -> Fields:

@@ -293,6 +293,34 @@ def test_a_deleted_webhook_answers_204(
     assert (deleted.status_code, deleted.content) == (204, b"")
 
 
+def test_interest_category_responses_match_the_spec(
+    marketing_spec: dict[str, Any], marketing_call: MarketingCall
+) -> None:
+    # Given
+    category_path = "/lists/{list_id}/interest-categories"
+    interest_path = category_path + "/{interest_category_id}/interests"
+
+    # When
+    category = marketing_call("POST", f"/lists/{LIST}/interest-categories", {"title": "Topics", "type": "checkboxes"})
+    created = f"/lists/{LIST}/interest-categories/{category.json()['id']}"
+    interest = marketing_call("POST", f"{created}/interests", {"name": "News", "display_order": 2})
+    one = f"{created}/interests/{interest.json()['id']}"
+    answers = [
+        (category_path, "post", category),
+        (category_path, "get", marketing_call("GET", f"/lists/{LIST}/interest-categories")),
+        (category_path + "/{interest_category_id}", "get", marketing_call("GET", created)),
+        (interest_path, "post", interest),
+        (interest_path, "get", marketing_call("GET", f"{created}/interests")),
+        (interest_path + "/{interest_id}", "get", marketing_call("GET", one)),
+    ]
+
+    # Then
+    for path, method, response in answers:
+        assert response.status_code == 200, response.text
+        validator = marketing_validator(marketing_spec, path, method, "200")
+        assert (path, method, [error.message for error in validator.iter_errors(response.json())]) == (path, method, [])
+
+
 def transactional_call(sandbox: SandboxClient, call: str, body: dict[str, Any]) -> requests.Response:
     return requests.post(
         f"{sandbox.transactional_url}/{call}.json", json={"key": sandbox.transactional_api_key, **body}, timeout=10

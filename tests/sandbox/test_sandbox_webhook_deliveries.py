@@ -272,6 +272,64 @@ def test_an_address_merge_field_is_posted_with_nested_keys(
     }
 
 
+def test_interests_are_posted_as_interests_and_groupings(
+    sandbox: SandboxClient,
+    marketing: mailchimp_marketing.Client,
+    webhook_receiver: Receiver,
+    unique_email: Callable[[str], str],
+) -> None:
+    # Given two interest categories and a member who chose one interest in each
+    topics = marketing.lists.create_list_interest_category(DEFAULT_LIST_ID, {"title": "Topics", "type": "checkboxes"})
+    news = marketing.lists.create_interest_category_interest(DEFAULT_LIST_ID, topics["id"], {"name": "News"})
+    marketing.lists.create_interest_category_interest(DEFAULT_LIST_ID, topics["id"], {"name": "Events"})
+    often = marketing.lists.create_list_interest_category(DEFAULT_LIST_ID, {"title": "How often?", "type": "radio"})
+    weekly = marketing.lists.create_interest_category_interest(DEFAULT_LIST_ID, often["id"], {"name": "Weekly"})
+    receiver = webhook_receiver()
+    register(marketing, receiver)
+
+    # When
+    subscribe(marketing, unique_email("groups"), interests={news["id"]: True, weekly["id"]: True})
+
+    # Then
+    [post] = receiver.posts()
+    assert {name: value for name, value in post.items() if "INTERESTS" in name or "GROUPINGS" in name} == {
+        "data[merges][INTERESTS]": "News",
+        "data[merges][GROUPINGS][0][id]": "5001",
+        "data[merges][GROUPINGS][0][unique_id]": topics["id"],
+        "data[merges][GROUPINGS][0][name]": "Topics",
+        "data[merges][GROUPINGS][0][groups]": "News",
+        "data[merges][GROUPINGS][1][id]": "5002",
+        "data[merges][GROUPINGS][1][unique_id]": often["id"],
+        "data[merges][GROUPINGS][1][name]": "How often?",
+        "data[merges][GROUPINGS][1][groups]": "Weekly",
+    }
+    names = list(post)
+    assert names.index("data[merges][LNAME]") < names.index("data[merges][INTERESTS]") < names.index("data[list_id]")
+
+
+def test_a_change_of_interests_posts_a_profile_update(
+    sandbox: SandboxClient,
+    marketing: mailchimp_marketing.Client,
+    webhook_receiver: Receiver,
+    unique_email: Callable[[str], str],
+) -> None:
+    # Given
+    topics = marketing.lists.create_list_interest_category(DEFAULT_LIST_ID, {"title": "Topics", "type": "checkboxes"})
+    news = marketing.lists.create_interest_category_interest(DEFAULT_LIST_ID, topics["id"], {"name": "News"})
+    events = marketing.lists.create_interest_category_interest(DEFAULT_LIST_ID, topics["id"], {"name": "Events"})
+    email = unique_email("regroup")
+    subscribe(marketing, email, interests={news["id"]: True})
+    receiver = webhook_receiver()
+    register(marketing, receiver)
+
+    # When
+    sandbox.act_on_member(email, "update_profile", interests={events["id"]: True})
+
+    # Then
+    [post] = receiver.posts()
+    assert (post["type"], post["data[merges][GROUPINGS][0][groups]"]) == ("profile", "News, Events")
+
+
 def test_a_batch_subscribe_posts_one_subscribe_per_new_subscriber(
     sandbox: SandboxClient,
     marketing: mailchimp_marketing.Client,

@@ -3,7 +3,9 @@
 * ``sandbox_server``: session-scoped, in-process sandbox on a free loopback port.
 * ``sandbox``: per test; resets the sandbox and yields a ``SandboxClient`` with ``.url``,
   ``.marketing_url``, ``.transactional_url``, ``.outbox()``, ``.stats()``, ``.faults(**kw)``,
-  ``.seed(list_id, count)``, ``.reset()``, ``.set_keys(...)``, ``.options(...)`` and SDK factories.
+  ``.seed(list_id, count)``, ``.reset()``, ``.set_keys(...)``, ``.options(...)``, the audience
+  webhook helpers (``.webhooks()``, ``.webhook_deliveries()``, ``.wait_for_deliveries()``,
+  ``.act_on_member()``, ...) and SDK factories.
 """
 
 from __future__ import annotations

@@ -140,6 +140,20 @@ MARKETING_CALLS = {
     "add_list_merge_field": lambda c: c.lists.add_list_merge_field(LIST_ID, {"name": "City", "type": "text"}),
     "get_list_merge_fields": lambda c: c.lists.get_list_merge_fields(LIST_ID),
     "delete_list_member": lambda c: c.lists.delete_list_member(LIST_ID, MEMBER_HASH),
+    "create_list_webhook": lambda c: c.lists.create_list_webhook(
+        LIST_ID,
+        {
+            "url": "https://hooks.example.net/webhooks/mailchimp/token",
+            "events": dict.fromkeys(("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign"), True),
+            "sources": {"user": True, "admin": True, "api": False},
+        },
+    ),
+    "update_list_webhook": lambda c: c.lists.update_list_webhook(LIST_ID, "5d9a5e3f7b", {"sources": {"api": True}}),
+    "get_list_webhooks": lambda c: c.lists.get_list_webhooks(LIST_ID),
+    "delete_list_webhook": lambda c: c.lists.delete_list_webhook(LIST_ID, "5d9a5e3f7b"),
+    "create_list_interest_category": lambda c: c.lists.create_list_interest_category(
+        LIST_ID, {"title": "Topics", "type": "checkboxes"}
+    ),
     # Not delete_list_member_permanent: the SDK posts the JSON body "null" there, which Prism
     # refuses (415) and Mailchimp ignores; it is the SDK's request, not ours.
 }

@@ -106,5 +106,8 @@ def _apply(webhook: Webhook, changes: WebhookChanges) -> None:
 def delete_webhook(state: SandboxState, list_id: str, webhook_id: str) -> None:
     with state.lock:
         audience = _audience(state, list_id)
-        _webhook(audience, webhook_id)
+        webhook = _webhook(audience, webhook_id)
+        # Deliveries waiting for a retry hold the webhook: they see it disabled and stop.
+        webhook.enabled = False
+        webhook.disabled_reason = "deleted"
         del audience.webhooks[webhook_id]

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 DELIVERY_USER_AGENT = "MailChimp.com"
 SIGNATURE_HEADER = "X-Mailchimp-Signature"
 DELIVERIES_KEPT = 1_000
-_SENDERS = 8
+# Attempts in flight at once; more wait their turn (a hanging receiver holds one for the timeout).
+_SENDERS = 16
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,7 @@ class Delivery:
     created: float = field(default_factory=time.time)
 
     def document(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["history"] = [dict(attempt) for attempt in self.history]
-        return document
+        return asdict(self)
 
 
 class WebhookDeliveries:
@@ -181,7 +180,7 @@ class WebhookDeliveries:
         with self._state_lock:
             enabled, secret, url = webhook.enabled, webhook.secret, webhook.url
         if not enabled:
-            self._give_up(delivery, generation, "the webhook was disabled before this attempt")
+            self._give_up(delivery, generation, "the webhook was deleted or disabled before this attempt")
             return
         body = delivery.body.encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": DELIVERY_USER_AGENT}

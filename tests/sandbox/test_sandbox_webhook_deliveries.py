@@ -569,6 +569,29 @@ def test_a_disabled_webhook_can_be_enabled_again_through_the_control_api(
     assert sandbox.webhooks()[0]["enabled"] is True
 
 
+def test_deleting_a_webhook_stops_its_pending_retries(
+    sandbox: SandboxClient,
+    marketing: mailchimp_marketing.Client,
+    webhook_receiver: Receiver,
+    unique_email: Callable[[str], str],
+) -> None:
+    # Given a delivery waiting for its next attempt
+    sandbox.webhook_settings(retry_delays=[0.3])
+    receiver = webhook_receiver(Answer(200), Answer(500), Answer(200))
+    webhook = register(marketing, receiver)
+    subscribe(marketing, unique_email("orphan"))
+    sandbox.wait_for_deliveries(status="retrying")
+
+    # When
+    marketing.lists.delete_list_webhook(DEFAULT_LIST_ID, webhook["id"])
+
+    # Then
+    [delivery] = sandbox.wait_for_deliveries()
+    assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
+    assert "deleted" in delivery["error"]
+    assert len(receiver.posts()) == 1
+
+
 def test_a_receiver_slower_than_the_timeout_is_retried(
     sandbox: SandboxClient,
     marketing: mailchimp_marketing.Client,

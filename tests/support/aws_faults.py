@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class _Rule:
     after: str | None
     after_path: str
     armed: bool
+    delay_seconds: float = 0.0
 
     def observe_success(self, operation: str, path: str) -> None:
         if not self.armed and operation == self.after and self.after_path in path:
@@ -104,24 +106,34 @@ class AwsFaults:
         self._server.server_close()
 
     def fail(
-        self, operation: str, error: AwsError, *, times: int = 1, after: str | None = None, after_path: str = ""
+        self,
+        operation: str,
+        error: AwsError,
+        *,
+        times: int = 1,
+        after: str | None = None,
+        after_path: str = "",
+        delay_seconds: float = 0.0,
     ) -> None:
         """Answer the next ``times`` requests of ``operation`` with ``error``; with ``after``, only
-        those that come once an ``after`` request (whose path holds ``after_path``) succeeded."""
+        those that come once an ``after`` request (whose path holds ``after_path``) succeeded.
+        ``delay_seconds``: answer that late (a slow AWS; the client may give up first)."""
         with self._lock:
-            self._rules.append(_Rule(operation, error, times, after, after_path, armed=after is None))
+            self._rules.append(
+                _Rule(operation, error, times, after, after_path, armed=after is None, delay_seconds=delay_seconds)
+            )
 
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
 
-    def _injected(self, operation: str) -> AwsError | None:
+    def _injected(self, operation: str) -> _Rule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.armed and rule.times > 0 and rule.operation == operation:
                     rule.times -= 1
                     self.failed.append(operation)
-                    return rule.error
+                    return rule
         return None
 
     def _succeeded(self, operation: str, path: str) -> None:
@@ -163,8 +175,10 @@ class AwsFaults:
                 body = self._body()
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 operation = operation_of(self.command, self.path, headers)
-                error = proxy._injected(operation)
-                if error is not None:
+                rule = proxy._injected(operation)
+                if rule is not None:
+                    time.sleep(rule.delay_seconds)
+                    error = rule.error
                     self.send_response(error.status)
                     self.send_header("Content-Type", error.content_type)
                     self.send_header("Content-Length", str(len(error.body)))

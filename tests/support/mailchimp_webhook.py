@@ -174,18 +174,26 @@ class WebhookEnv:
     secret_arn: str
     sqs: Any = field(repr=False)
     secrets: Any = field(repr=False)
+    dynamodb: Any = field(repr=False)
 
-    def published(self, *, wait_seconds: int = 0) -> list[dict[str, Any]]:
-        """Every event the bus delivered to the capture queue so far (each read once)."""
+    def published(self) -> list[dict[str, Any]]:
+        """Every event the bus delivered to the capture queue so far (each read once): receives
+        until the queue has answered empty twice, a moment apart."""
         events: list[dict[str, Any]] = []
-        while True:
-            batch = self.sqs.receive_message(
-                QueueUrl=self.capture_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
-            ).get("Messages", [])
-            if not batch:
-                return events
+        empty = 0
+        while empty < 2:
+            batch = self.sqs.receive_message(QueueUrl=self.capture_queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             events.extend(json.loads(message["Body"]) for message in batch)
-            wait_seconds = 0
+            empty = 0 if batch else empty + 1
+            if not batch:
+                time.sleep(0.1)
+        return events
+
+    def records(self) -> list[dict[str, Any]]:
+        """The idempotency records (deliveries remembered as published)."""
+        return list(self.dynamodb.scan(TableName=self.table_name)["Items"])
 
     def use_secret(self, value: dict[str, Any]) -> None:
         """Change the webhook secret (rotation, signing); the function reads it on its next cold start."""
@@ -236,5 +244,6 @@ def webhook_env(aws_env: str, make_secret: Any, monkeypatch: pytest.MonkeyPatch)
         secret_arn=secret_arn,
         sqs=sqs,
         secrets=boto3.client("secretsmanager", endpoint_url=aws_env, region_name=REGION),
+        dynamodb=dynamodb,
     )
     forget()

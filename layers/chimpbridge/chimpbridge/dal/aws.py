@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 # (attempts, connect timeout, read timeout) per profile. "prompt" serves callers that drop us
 # after a few seconds (Mailchimp gives a webhook delivery 10 s, its Lambda has 8): one call ends
-# within 2 x (1 + 2) s and a short backoff, so a slow AWS becomes a clean 5xx the sender retries.
-_PROFILES = {"default": (5, 3, 10), "prompt": (2, 1, 2)}
+# within 2 x 1 s plus botocore's backoff (at most 2 s), so a slow AWS becomes a clean 5xx that
+# the sender retries, rather than a timeout.
+_PROFILES = {"default": (5, 3, 10), "prompt": (2, 1, 1)}
 
 
 @functools.cache

@@ -63,6 +63,8 @@ def _mailchimp_sandbox() -> ModuleType:
 # the sandbox, which is imported only when a template needs them.
 LOCAL_PARAMETER_VALUES: Mapping[str, Callable[[], str]] = {
     "MailchimpListId": lambda: str(_mailchimp_sandbox().DEFAULT_LIST_ID),
+    # Locally the example rule is on, so unsubscribes made in the sandbox show up on its queue.
+    "UnsubscribeRuleState": lambda: "ENABLED",
 }
 
 # Secret logical id -> the JSON the local secret holds (replacing the template's placeholder).
@@ -71,6 +73,8 @@ SECRET_SEEDS: Mapping[str, Callable[[], dict[str, Any]]] = {
     "MandrillSecret": lambda: {"api_key": _mailchimp_sandbox().TRANSACTIONAL_API_KEY},
     "HookKeysSecret": lambda: {"registration_hook_keys": ["local-hook-key"]},
     "SignupFormSecret": lambda: {"form_token_key": "local-signup-form-token-key"},
+    # The token in the local webhook URL, /webhooks/mailchimp/local-webhook-token (events/mailchimp_webhook).
+    "MailchimpWebhookSecret": lambda: {"webhook_tokens": ["local-webhook-token"]},
 }
 
 

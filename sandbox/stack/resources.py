@@ -32,7 +32,9 @@ TABLE = "AWS::DynamoDB::Table"
 SIMPLE_TABLE = "AWS::Serverless::SimpleTable"
 BUCKET = "AWS::S3::Bucket"
 SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a password
-CREATED_ON_MOTO = (QUEUE, TABLE, SIMPLE_TABLE, BUCKET, SECRET)
+EVENT_BUS = "AWS::Events::EventBus"
+EVENT_RULE = "AWS::Events::Rule"
+CREATED_ON_MOTO = (QUEUE, TABLE, SIMPLE_TABLE, BUCKET, SECRET, EVENT_BUS, EVENT_RULE)
 NOT_EMULATED = {
     "AWS::Scheduler::Schedule": "schedules do not fire locally; run the function with make invoke",
     "AWS::StepFunctions::StateMachine": "state machines do not run locally",
@@ -186,6 +188,19 @@ class LocalResources:
             # moto appends a random suffix to a secret ARN; until created, the name serves as
             # SecretId just as well (GetSecretValue accepts either).
             return PhysicalResource(logical_id, resource_type, name, arn=name)
+        if resource_type == EVENT_BUS:
+            name = named("Name", default_name)
+            return PhysicalResource(
+                logical_id, resource_type, name, f"arn:aws:events:{region}:{account}:event-bus/{name}"
+            )
+        if resource_type == EVENT_RULE:
+            name = named("Name", default_name)
+            bus = properties.get("EventBusName")
+            bus_name = str(self.resolver.resolve(bus)).rsplit("/", 1)[-1] if bus is not None else "default"
+            rule_path = name if bus_name == "default" else f"{bus_name}/{name}"
+            return PhysicalResource(
+                logical_id, resource_type, name, f"arn:aws:events:{region}:{account}:rule/{rule_path}"
+            )
         if resource_type == "AWS::Serverless::Function":
             name = named("FunctionName", default_name)
             return PhysicalResource(
@@ -242,6 +257,8 @@ class LocalResources:
             SIMPLE_TABLE: self._ensure_simple_table,
             BUCKET: self._ensure_bucket,
             SECRET: lambda logical_id: self._ensure_secret(logical_id, seeds.get(logical_id)),
+            EVENT_BUS: self._ensure_event_bus,
+            EVENT_RULE: self._ensure_event_rule,
         }
         for logical_id in creatable:
             if logical_id in wanted:
@@ -376,6 +393,40 @@ class LocalResources:
             # Keep what is there: someone may have changed the local secret on purpose.
             response = secrets.describe_secret(SecretId=physical.name)
         physical.arn = response["ARN"]
+
+    def _ensure_event_bus(self, logical_id: str) -> None:
+        try:
+            self.client("events").create_event_bus(Name=self.physical(logical_id).name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
+
+    def _ensure_event_rule(self, logical_id: str) -> None:
+        """The rule, routing to its queue targets as EventBridge would (moto delivers to SQS).
+        A DISABLED rule gets no targets: moto would deliver through it anyway."""
+        properties = self._properties(logical_id)
+        bus_name = str(properties.get("EventBusName", "default")).rsplit("/", 1)[-1]
+        rule = self.physical(logical_id).name
+        state = str(properties.get("State", "ENABLED"))
+        events = self.client("events")
+        request: dict[str, Any] = {"Name": rule, "EventBusName": bus_name, "State": state}
+        if "EventPattern" in properties:
+            pattern = properties["EventPattern"]
+            request["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if "ScheduleExpression" in properties:
+            request["ScheduleExpression"] = properties["ScheduleExpression"]
+        events.put_rule(**request)
+        targets = []
+        for target in properties.get("Targets") or []:
+            arn = str(target.get("Arn", ""))
+            if arn.startswith("arn:aws:sqs:"):
+                targets.append({"Id": str(target["Id"]), "Arn": arn})
+            else:
+                self.notes.append(f"{logical_id}: target {target.get('Id')} is not emulated (only queues are)")
+        if state != "ENABLED":
+            self.notes.append(f"{logical_id}: {state}, routes nothing")
+        elif targets:
+            events.put_targets(Rule=rule, EventBusName=bus_name, Targets=targets)
 
     def all_physical(self, logical_ids: Iterable[str] | None = None) -> dict[str, PhysicalResource]:
         ids = logical_ids if logical_ids is not None else self.template.resources.keys()

@@ -260,3 +260,73 @@ def test_a_small_incremental_window_costs_one_request() -> None:
 
     # Then one request was enough
     assert len(ids) == 80 and len(source.requests) == 1
+
+
+def test_the_first_round_goes_out_before_the_window_size_is_known() -> None:
+    # Given a window of 1,050 members (11 pages), answered only once the test lets them through
+    source = audience(1050)
+    in_flight: list[int] = []
+    arrived = threading.Semaphore(0)
+    answer = threading.Event()
+
+    def held_back(request: PageRequest) -> FetchedPage:
+        in_flight.append(request.offset)
+        arrived.release()
+        answer.wait(10)
+        return source.page(request)
+
+    with ThreadPoolExecutor(4) as executor:
+        pager = WindowPager(held_back, executor, 4, None, None, BEFORE, lambda: True, page_size=PAGE)
+
+        # When the pager is started, before anyone reads from it or any page is answered
+        pager.start()
+        assert all(arrived.acquire(timeout=10) for _ in range(4))
+        asked_ahead = sorted(in_flight)
+        answer.set()
+        ids = [member.line for batch in pager for member in batch.members]
+
+    # Then a page per connection went out at once, and the total the first answers gave led the
+    # rest: every member once, no page asked twice
+    assert asked_ahead == [0, 100, 200, 300]
+    assert ids == [member.id for member in sorted(source.members, key=lambda member: member.last_changed)]
+    assert sorted(request.offset for request in source.requests) == list(range(0, 1100, 100))
+
+
+def test_a_window_smaller_than_the_first_round_is_read_in_that_round() -> None:
+    # Given a window of 250 members (3 pages) and 8 connections
+    source = audience(250)
+
+    # When it is read
+    ids, pager = read(source, concurrency=8)
+
+    # Then one round was enough (nothing asked past it): the pages past the end came back empty
+    assert pager.finished and all(request.offset < 8 * PAGE for request in source.requests)
+    assert Counter(ids) == Counter(member.id for member in source.members)
+
+
+def test_members_added_and_removed_while_the_first_round_is_out_leave_nobody_skipped_or_repeated() -> None:
+    # Given 2,000 members, and while the first round is being answered, members joining the
+    # audience (stamped now, after the window) and members of early pages changing (they leave it)
+    source = audience(2000, seed=11)
+    in_order = sorted(source.members, key=lambda member: member.last_changed)
+    leaving = [in_order[5].id, in_order[150].id, in_order[1200].id]
+
+    def join_and_leave(fake: FakeAudience) -> None:
+        for index in range(30):
+            fake.clock += 1
+            fake.members.append(Member(f"new{index}", fake.clock))
+        for member_id in leaving:
+            fake.change(member_id)
+
+    source.on_request[3] = join_and_leave
+
+    # When the window is read 4 pages at a time
+    ids, _ = read(source, concurrency=4)
+
+    # Then nobody who was in the window and stayed is skipped, nobody is read twice, and the
+    # newcomers are left to the next run
+    counts = Counter(ids)
+    stayed = {member.id for member in in_order} - set(leaving)
+    assert max(counts.values()) == 1
+    assert stayed <= set(counts) <= stayed | set(leaving)
+    assert not any(member_id.startswith("new") for member_id in counts)

@@ -146,6 +146,35 @@ class AudienceExport:
 
     # ------------------------------------------------------------ one step
     def step(self) -> AudienceOutcome | ExportProgress:
+        now = int(time.time())
+        try:
+            with ExportSession(self.client, self.config, self.list_id, self.job.format) as session:
+                if self.job.progress is None:
+                    self._fetch_ahead(session, now)
+                return self._locked_step(session, now)
+        except (ExportBusy, ExportInterrupted, ExportFailed):
+            raise
+        except Exception as error:
+            if _is_transient(error):  # before the lock was taken: nothing to keep or clean up
+                raise ExportInterrupted(f"audience {self.list_id}: {error}") from error
+            raise
+
+    def _fetch_ahead(self, session: ExportSession, now: int) -> None:
+        """The audience's first step in this execution is most likely a new run, whose window is
+        known before the state is read: put its first pages on the wire now."""
+        watermark = self.state.watermark() if self.job.mode == "incremental" else None
+        since, before = self._window(now, watermark)
+        session.start(self.job.statuses[0] if self.job.statuses else None, since, before)
+
+    def _window(self, now: int, watermark: int | None) -> tuple[int | None, int]:
+        """A new run's window: from the watermark (incremental) or the beginning, to now - settle."""
+        since = watermark if self.job.mode == "incremental" else None
+        before = now - self.config.settle_seconds
+        if since is not None:
+            before = max(before, since)  # two runs within the settle time: an empty window
+        return since, before
+
+    def _locked_step(self, session: ExportSession, now: int) -> AudienceOutcome | ExportProgress:
         if self.state.run_finished(self.run_id):
             logger.info("export already done for this tick", extra={"list_id": self.list_id, "run_id": self.run_id})
             count("ExportAlreadyDone")
@@ -161,7 +190,7 @@ class AudienceExport:
                 )
                 self._clean_up(checkpoint)
                 checkpoint = None
-            return self._step(checkpoint)
+            return self._step(session, checkpoint, now)
         except ExportBusy:
             raise
         except Exception as error:
@@ -173,16 +202,18 @@ class AudienceExport:
             count("ExportAborted")
             raise ExportFailed(f"audience {self.list_id}: {error}") from error
 
-    def _step(self, checkpoint: Checkpoint | None) -> AudienceOutcome | ExportProgress:
+    def _step(
+        self, session: ExportSession, checkpoint: Checkpoint | None, now: int
+    ) -> AudienceOutcome | ExportProgress:
         started = time.monotonic()
+        begun_now = checkpoint is None
         if checkpoint is None:
-            checkpoint = self._begin()
+            checkpoint = self._begin(now)
         else:
             checkpoint.invocations += 1
             checkpoint.owner = self.owner
         if checkpoint.phase == "exporting":
-            session = ExportSession(self.state, self.client, checkpoint, self.config)
-            finished = session.run()
+            finished = session.run(self.state, checkpoint, begun_now=begun_now)
             session.report(time.monotonic() - started)
             if not finished:
                 return ExportProgress(
@@ -214,13 +245,9 @@ class AudienceExport:
         checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
         self.state.save_checkpoint(checkpoint)
 
-    def _begin(self) -> Checkpoint:
-        now = int(time.time())
+    def _begin(self, now: int) -> Checkpoint:
         previous = self.state.watermark()
-        since = previous if self.job.mode == "incremental" else None
-        before = now - self.config.settle_seconds
-        if since is not None:
-            before = max(before, since)  # two runs within the settle time: an empty window
+        since, before = self._window(now, previous)
         # CSV columns come with the first pages (ExportSession); JSON Lines has none.
         columns: list[CsvColumn] | None = None if self.job.format == "csv" else []
         base = layout_module.object_base_name(self.job.mode, before, self.run_id)

@@ -30,6 +30,11 @@ flight. Offset paging is only exact while the set it pages over stays the same, 
   and the pager drops what falls outside ``since <= last_changed < before`` itself. The extra
   second is part of the paged set (offsets and totals count it); it is dropped only once a page
   is committed, after the checks above.
+
+The size of the window is not known before the first answer, and waiting for it would cost a
+whole round trip. So a round of pages goes out at once (:meth:`WindowPager.start`, called as
+soon as the window is known, even before the caller is ready to take pages): pages past the end
+come back empty, at no cost in time; the first ``total_items`` answered tells how many follow.
 """
 
 from __future__ import annotations
@@ -117,8 +122,8 @@ class WindowPager:
     before: int
     keep_going: Callable[[], bool]
     page_size: int = PAGE_SIZE
-    # Pages asked for before the first answer tells how many there are: a full export has
-    # many (ask for a round at once), an incremental one usually fits in one.
+    # Pages asked for before the first answer tells how many there are (default: one per
+    # connection; one less when another request shares the first round).
     first_round: int | None = None
     stats: PagerStats = field(default_factory=PagerStats)
     finished: bool = False
@@ -127,19 +132,35 @@ class WindowPager:
         self.resume_since = self.since
         self._in_flight: dict[Future[FetchedPage], tuple[int, int]] = {}  # future -> (epoch, offset)
         self._stopping = False
+        self._epoch: _Epoch | None = None
+
+    def start(self) -> WindowPager:
+        """Put the first round of pages on the wire (iterating starts it too)."""
+        self._first_epoch()
+        return self
+
+    def _first_epoch(self) -> _Epoch:
+        if self._epoch is None:
+            self._epoch = _Epoch(0, self.since)
+            self._schedule(self._epoch)
+        return self._epoch
+
+    def close(self) -> None:
+        """Drop what is still in flight. Requests already on the wire are waited for: no thread
+        outlives the invocation."""
+        for future in self._in_flight:
+            future.cancel()
+        wait(list(self._in_flight))
+        self._in_flight.clear()
 
     def __iter__(self) -> Iterator[Batch]:
         try:
             yield from self._batches()
         finally:
-            for future in self._in_flight:
-                future.cancel()
-            # Let requests already on the wire finish: no thread outlives the invocation.
-            wait(list(self._in_flight))
-            self._in_flight.clear()
+            self.close()
 
     def _batches(self) -> Iterator[Batch]:
-        epoch = _Epoch(0, self.since)
+        epoch = self._first_epoch()
         while True:
             self._schedule(epoch)
             if not self._in_flight:

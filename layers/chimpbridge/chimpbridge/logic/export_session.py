@@ -2,6 +2,11 @@
 client), gzip parts out, a checkpoint after every part, and a clean stop when the invocation's
 budget (time left, or pages) is spent.
 
+The session opens before the run's state is read: a new run's window is known from the clock
+(and, incremental, the watermark), so :meth:`ExportSession.start` puts its first round of pages
+on the wire while DynamoDB and S3 are still being asked whether and where to export. If the
+state says otherwise (a run to resume, done, busy), those pages are dropped unread.
+
 The page workers turn members into lines as soon as a page arrives, so what waits for its turn
 to be written is text, not parsed JSON. The CSV columns (the audience's merge fields) are
 fetched alongside the first pages rather than before them: the workers wait for them only to
@@ -15,17 +20,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from chimpbridge import settings
 from chimpbridge.dal import aws
 from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.logic import export_layout as layout_module
+from chimpbridge.logic import export_paging
 from chimpbridge.logic.export_layout import ExportedMember, Layout, iso, layout_for
 from chimpbridge.logic.export_paging import FetchedPage, PageRequest, PageSource, WindowPager
 from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter
-from chimpbridge.models.export import Checkpoint, CsvColumn
+from chimpbridge.models.export import Checkpoint, CsvColumn, ExportFormat
 from chimpbridge.observability import MetricUnit, count, logger, metrics
 
 if TYPE_CHECKING:
@@ -102,40 +108,58 @@ def page_source(
 
 
 class ExportSession:
-    def __init__(
-        self, state: ExportState, client: Any, checkpoint: Checkpoint, config: settings.ExportSettings
-    ) -> None:
-        self.state = state
+    """Use as a context manager: it owns the page workers. :meth:`start` (optional) fetches ahead
+    for a new run; :meth:`run` exports for the run's checkpoint."""
+
+    def __init__(self, client: Any, config: settings.ExportSettings, list_id: str, fmt: ExportFormat) -> None:
         self.client = client
-        self.checkpoint = checkpoint
         self.config = config
-        part_size = config.part_size_mib * MIB
-        self.writer = MultipartGzipWriter.open(config.bucket, checkpoint.key, checkpoint.writer, part_size)
+        self.list_id = list_id
+        self.format = fmt
         self.transport = client.api_client.transport
         self.retries_at_start = self.transport.retries
-        self.retries_before = checkpoint.retries
-        self.pages_before = checkpoint.pages
-        self.rows_at_start = checkpoint.rows
-        self.restarts_before = checkpoint.restarts
+        self.budget = Budget(config)
         self.pages_this_invocation = 0
         self.restarts = 0
         self.discarded = 0  # pages fetched, then dropped by an epoch restart
         self.started = time.monotonic()
         self.last_log = self.started
+        self._stack = ExitStack()
+        self._executor: ThreadPoolExecutor | None = None
+        self._ahead: WindowPager | None = None  # the first round of a new run, from start()
         self._pager: WindowPager | None = None
         self._columns: Future[list[CsvColumn]] | None = None
         self._layout: Layout | None = None
         self._layout_lock = threading.Lock()
+
+    def __enter__(self) -> ExportSession:
+        self._stack.enter_context(_responsive_threads())
+        # Twice as many workers as connections: a worker parsing and encoding the page it got
+        # has already given its connection back, and another worker's request is using it.
+        # The connection pool (pool_block) is what caps connections at EXPORT_CONCURRENCY.
+        workers = WORKERS_PER_CONNECTION * self.config.concurrency
+        self._executor = self._stack.enter_context(ThreadPoolExecutor(workers, thread_name_prefix="export-page"))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._drop_ahead()
+        self._stack.close()
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        assert self._executor is not None, "use ExportSession as a context manager"
+        return self._executor
 
     # ------------------------------------------------------------ layout
     def layout(self) -> Layout:
         """The format's layout; for CSV it waits for the merge fields (fetched with the first pages)."""
         with self._layout_lock:
             if self._layout is None:
-                if self.checkpoint.merge_fields is None:
+                columns: list[CsvColumn] = []
+                if self.format == "csv":
                     assert self._columns is not None
-                    self.checkpoint.merge_fields = self._columns.result()
-                self._layout = layout_for(self.checkpoint.format, self.checkpoint.merge_fields)
+                    columns = self._columns.result()
+                self._layout = layout_for(self.format, columns)
             return self._layout
 
     def _encode(self, member: dict[str, Any]) -> ExportedMember:
@@ -143,60 +167,108 @@ class ExportSession:
 
     def _ensure_header(self) -> None:
         if self.writer.state.raw_bytes == 0:
-            header = self.layout().header
-            if header:
-                self.writer.write(header.encode())
+            layout = self.layout()
+            if self.format == "csv":
+                assert self._columns is not None
+                self.checkpoint.merge_fields = self._columns.result()
+            if layout.header:
+                self.writer.write(layout.header.encode())
+
+    def _use_columns_of(self, checkpoint: Checkpoint) -> None:
+        """Encode with the run's columns: those it started with, or (none yet) freshly fetched."""
+        if checkpoint.merge_fields is not None:
+            known: Future[list[CsvColumn]] = Future()
+            known.set_result(checkpoint.merge_fields)
+            self._columns, self._layout = known, None
+        elif self._columns is None:
+            self._columns = self.executor.submit(merge_fields, self.client, self.list_id)
+
+    # ------------------------------------------------------------ paging
+    def _new_pager(self, status: str | None, since: int | None, before: int) -> WindowPager:
+        projection = layout_for(self.format, []).projection
+        # The merge fields take one connection of the first round when they travel with it.
+        sharing = self._columns is not None and not self._columns.done()
+        return WindowPager(
+            page_source(self.client, self.list_id, projection, self._encode),
+            self.executor,
+            self.config.concurrency,
+            status,
+            since,
+            before,
+            self.budget.keep_going,
+            page_size=export_paging.PAGE_SIZE,
+            first_round=max(1, self.config.concurrency - sharing),
+        )
+
+    def start(self, status: str | None, since: int | None, before: int) -> None:
+        """Fetch ahead for a new run of window ``[since, before)``, starting with ``status``: its
+        first round of pages, and the merge fields for CSV."""
+        if self.format == "csv":
+            self._columns = self.executor.submit(merge_fields, self.client, self.list_id)
+        self._ahead = self._new_pager(status, since, before).start()
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+            self.discarded += self.budget.pages
+            self.budget.pages = 0  # nothing of it was used
+
+    def _take_ahead(self, status: str | None, since: int | None, before: int) -> WindowPager | None:
+        """The pager :meth:`start` began, if it reads this very window for a run begun now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and (ahead.status, ahead.since, ahead.before) == (status, since, before):
+            return ahead
+        self._ahead = ahead
+        self._drop_ahead()
+        return None
 
     # ------------------------------------------------------------ the run
-    def run(self) -> bool:
-        """Export until the window is done (True) or the budget is spent (False)."""
-        checkpoint = self.checkpoint
+    def run(self, state: ExportState, checkpoint: Checkpoint, *, begun_now: bool) -> bool:
+        """Export until the window is done (True) or the budget is spent (False). ``begun_now``:
+        the run started in this invocation, so what :meth:`start` fetched may be its first round."""
+        self.state = state
+        self.checkpoint = checkpoint
+        self.writer = MultipartGzipWriter.open(
+            self.config.bucket, checkpoint.key, checkpoint.writer, self.config.part_size_mib * MIB
+        )
+        self.retries_before = checkpoint.retries
+        self.pages_before = checkpoint.pages
+        self.rows_at_start = checkpoint.rows
+        self.restarts_before = checkpoint.restarts
         segments: list[str | None] = list(checkpoint.statuses) if checkpoint.statuses else [None]
-        budget = Budget(self.config)
-        # Twice as many workers as connections: a worker parsing and encoding the page it got
-        # has already given its connection back, and another worker's request is using it.
-        # The connection pool (pool_block) is what caps connections at EXPORT_CONCURRENCY.
-        workers = WORKERS_PER_CONNECTION * self.config.concurrency
-        with _responsive_threads(), ThreadPoolExecutor(workers, thread_name_prefix="export-page") as executor:
-            if checkpoint.merge_fields is None:
-                self._columns = executor.submit(merge_fields, self.client, checkpoint.list_id)
-            projection = layout_for(checkpoint.format, []).projection
-            source = page_source(self.client, checkpoint.list_id, projection, self._encode)
-            for index in range(checkpoint.segment, len(segments)):
-                since = checkpoint.resume_since if index == checkpoint.segment else checkpoint.window_since
-                pager = WindowPager(
-                    source,
-                    executor,
-                    self.config.concurrency,
-                    segments[index],
-                    since,
-                    checkpoint.window_before,
-                    budget.keep_going,
-                    first_round=1 if checkpoint.window_since is not None else None,
-                )
-                closed_pages = self.pages_this_invocation
-                self._pager = pager
-                for batch in pager:
-                    self._write(batch.members)
-                    self.pages_this_invocation = closed_pages + pager.stats.pages
-                    if self.writer.part_due():
-                        self.writer.cut_part()
-                        if batch.resume_since is None:
-                            self._save(index + 1, checkpoint.window_since)
-                        else:
-                            self._save(index, batch.resume_since)
-                    self._log_progress()
+        first = segments[checkpoint.segment] if checkpoint.segment < len(segments) else None
+        ahead = self._take_ahead(first, checkpoint.resume_since, checkpoint.window_before) if begun_now else None
+        if ahead is None:
+            self._drop_ahead()
+            self._use_columns_of(checkpoint)
+        for index in range(checkpoint.segment, len(segments)):
+            since = checkpoint.resume_since if index == checkpoint.segment else checkpoint.window_since
+            pager = ahead or self._new_pager(segments[index], since, checkpoint.window_before)
+            ahead = None
+            closed_pages = self.pages_this_invocation
+            self._pager = pager
+            for batch in pager:
+                self._write(batch.members)
                 self.pages_this_invocation = closed_pages + pager.stats.pages
-                self.restarts += pager.stats.restarts
-                self.discarded += pager.stats.discarded
-                self._pager = None
-                if not pager.finished:
-                    self._ensure_header()
-                    self.writer.suspend(layout_module.tail_key(checkpoint.run_id, checkpoint.invocations))
-                    self._save(index, pager.resume_since)
-                    return False
-                checkpoint.segment, checkpoint.resume_since = index + 1, checkpoint.window_since
-            self._ensure_header()
+                if self.writer.part_due():
+                    self.writer.cut_part()
+                    if batch.resume_since is None:
+                        self._save(index + 1, checkpoint.window_since)
+                    else:
+                        self._save(index, batch.resume_since)
+                self._log_progress()
+            self.pages_this_invocation = closed_pages + pager.stats.pages
+            self.restarts += pager.stats.restarts
+            self.discarded += pager.stats.discarded
+            self._pager = None
+            if not pager.finished:
+                self._ensure_header()
+                self.writer.suspend(layout_module.tail_key(checkpoint.run_id, checkpoint.invocations))
+                self._save(index, pager.resume_since)
+                return False
+            checkpoint.segment, checkpoint.resume_since = index + 1, checkpoint.window_since
+        self._ensure_header()
         return True
 
     def seal(self) -> None:

@@ -372,8 +372,8 @@ def test_only_the_events_a_webhook_asked_for_are_posted(
     subscribe(marketing, email)
     marketing.lists.update_list_member(DEFAULT_LIST_ID, email, {"status": "unsubscribed"})
 
-    # Then
-    assert [post["type"] for post in everything.posts(2)] == ["subscribe", "unsubscribe"]
+    # Then (deliveries run concurrently: Mailchimp promises no order either)
+    assert sorted(post["type"] for post in everything.posts(2)) == ["subscribe", "unsubscribe"]
     time.sleep(0.2)
     assert [post["type"] for post in unsubscribes.posts()] == ["unsubscribe"]
 

@@ -10,11 +10,11 @@ import heapq
 import hmac
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -121,9 +121,16 @@ class WebhookDeliveries:
         self._stopping = False
         self._log: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
         self.settings = DeliverySettings()
-        self._senders = ThreadPoolExecutor(max_workers=_SENDERS, thread_name_prefix="sandbox-webhook")
-        self._scheduler = threading.Thread(target=self._schedule, name="sandbox-webhook-scheduler", daemon=True)
-        self._scheduler.start()
+        # Daemon threads (not an executor's): stopping the sandbox never waits for a receiver
+        # that hangs until the timeout.
+        self._due: queue.SimpleQueue[tuple[Delivery, Webhook, int] | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._schedule, name="sandbox-webhook-scheduler", daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._send, name=f"sandbox-webhook-{number}", daemon=True)
+            for number in range(_SENDERS)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- queueing ------------------------------------------------------------------------
     def publish(self, webhooks: Iterable[Webhook], events: Iterable[WebhookEvent], source: str) -> int:
@@ -172,7 +179,11 @@ class WebhookDeliveries:
                     continue
                 _, _, delivery, webhook, generation = heapq.heappop(self._queue)
                 if generation == self._generation:
-                    self._senders.submit(self._attempt, delivery, webhook, generation)
+                    self._due.put((delivery, webhook, generation))
+
+    def _send(self) -> None:
+        while (work := self._due.get()) is not None:
+            self._attempt(*work)
 
     # -- sending -------------------------------------------------------------------------
     def _attempt(self, delivery: Delivery, webhook: Webhook, generation: int) -> None:
@@ -261,4 +272,5 @@ class WebhookDeliveries:
             self._generation += 1
             self._queue.clear()
             self._lock.notify_all()
-        self._senders.shutdown(wait=False, cancel_futures=True)
+        for _ in range(_SENDERS):
+            self._due.put(None)

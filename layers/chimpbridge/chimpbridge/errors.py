@@ -137,3 +137,9 @@ class ExportInterrupted(ChimpBridgeError):
 
 class ExportFailed(ChimpBridgeError):
     """An export cannot finish (bad input, credentials, a vanished audience); it was aborted."""
+
+
+class WebhookRegistrationFailed(ChimpBridgeError):
+    """The audience webhooks could not be registered (or removed). The message is written for
+    the person reading the CloudFormation event: what went wrong and what to change. It never
+    holds the webhook URL (its token is the credential) or a key."""

@@ -30,6 +30,9 @@ class SecretModel(Protocol):
 
 SecretT = TypeVar("SecretT", bound=SecretModel)
 
+# template.yaml creates the Mailchimp secret as {"api_key": "REPLACE-ME-us1"}.
+MAILCHIMP_KEY_PLACEHOLDER_PREFIX = "REPLACE-ME"
+
 
 @dataclass(frozen=True, kw_only=True)
 class MailchimpCredentials:
@@ -51,6 +54,12 @@ class MailchimpCredentials:
         members = json_members(document, cls)
         expect(members, str, "api_key", "access_token", "server_prefix")
         return cls(**members)
+
+    @property
+    def is_placeholder(self) -> bool:
+        """The value a stack-created secret starts with (template.yaml, MailchimpSecret) until
+        the operator puts the real key in."""
+        return not self.access_token and (self.api_key or "").startswith(MAILCHIMP_KEY_PLACEHOLDER_PREFIX)
 
     @property
     def data_center(self) -> str:

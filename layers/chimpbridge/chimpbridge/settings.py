@@ -440,3 +440,23 @@ class MailchimpWebhookSettings(EnvModel):
     # How far a signature's timestamp may be from our clock, either way.
     signature_tolerance_seconds: int = env("MAILCHIMP_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", integer(ge=1), default=300)
     max_body_bytes: int = env("MAILCHIMP_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=6_291_456), default=262_144)
+
+
+# ---------------------------------------------------------------- custom resources
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(raw: str) -> str:
+    """Never fails: a custom resource must always answer CloudFormation, and a setting that
+    failed to parse before the helper exists would leave the stack waiting."""
+    level = raw.upper()
+    return level if level in LOG_LEVELS else "INFO"
+
+
+class CustomResourceSettings(EnvModel):
+    """CloudFormation custom resources (crhelper): how much the helper logs, and the CA bundle
+    that verifies the response URL it PUTs the answer to (``AWS_CA_BUNDLE``, as the AWS SDKs
+    read it; unset: the system's certificates, as in Lambda)."""
+
+    log_level: str = env("POWERTOOLS_LOG_LEVEL", _log_level, default="INFO")
+    ca_bundle: str | None = env("AWS_CA_BUNDLE", default=None)

@@ -1,0 +1,88 @@
+"""CloudFormation custom resources, on crhelper (aws-cloudformation/custom-resource-helper).
+
+crhelper speaks the protocol: it calls the create, update or delete function the request names,
+answers SUCCESS with the physical id it returns and the attributes in ``Data``, FAILED with the
+message of any exception, and FAILED half a second before the function would time out, so a
+stack never waits on a silent function.
+
+One part is replaced: the delivery of the answer (a PUT of JSON to the request's
+``ResponseURL``). crhelper's own sender speaks HTTPS only, has no timeouts, and retries forever
+when the URL cannot be reached, so a run where nothing answers it (``make invoke`` with a
+sample event, or a test) would spin until the function's timeout. Ours sends the same body with
+timeouts and a few retries, over HTTP or HTTPS, never past the invocation's deadline, and
+verifies certificates with ``AWS_CA_BUNDLE`` when it is set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+
+from chimpbridge import settings
+from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
+from chimpbridge.observability import logger
+
+RequestFunction = Callable[[dict[str, Any], Any], str | None]
+
+ANSWER_ATTEMPTS = 4
+ANSWER_CONNECT_TIMEOUT = 5.0
+ANSWER_READ_TIMEOUT = 10.0
+
+
+def build(*, create: RequestFunction, update: RequestFunction, delete: RequestFunction) -> Any:
+    """A crhelper ``CfnResource`` calling these functions; call it with ``(event, context)``.
+
+    Imported here, not at module level: crhelper imports boto3 (for its polling mode, unused).
+    """
+    from crhelper import CfnResource  # noqa: PLC0415
+
+    class CustomResource(CfnResource):
+        # crhelper's sender is a parameter of _send (its own tests pass one); its stub omits it.
+        def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
+            super()._send(status, reason, send_response=deliver_answer)  # type: ignore[misc]
+
+    config = settings.load(settings.CustomResourceSettings)
+    # sleep_on_delete=0: crhelper would wait up to 120 s on every Delete for its logs to reach
+    # CloudWatch; our functions' log groups are deleted after the resources they serve.
+    resource = CustomResource(log_level=config.log_level, boto_level="WARNING", sleep_on_delete=0)
+    resource.create(create)
+    resource.update(update)
+    resource.delete(delete)
+    return resource
+
+
+def deliver_answer(url: str, body: dict[str, Any], ssl_verify: Any = None) -> None:
+    """PUT the answer to CloudFormation's presigned URL. Never raises: if the answer cannot be
+    delivered there is nobody else to tell, and CloudFormation gives up on the resource after
+    its ``ServiceTimeout``."""
+    config = settings.load(settings.CustomResourceSettings)
+    data = json.dumps(body).encode()
+    remaining = remaining_invocation_seconds()
+    total = ANSWER_CONNECT_TIMEOUT + ANSWER_READ_TIMEOUT if remaining is None else remaining - DEADLINE_MARGIN_SECONDS
+    timeout = urllib3.Timeout(
+        connect=max(0.5, min(ANSWER_CONNECT_TIMEOUT, total)), read=max(0.5, min(ANSWER_READ_TIMEOUT, total))
+    )
+    retries = urllib3.Retry(
+        total=ANSWER_ATTEMPTS - 1,
+        backoff_factor=0.5,
+        allowed_methods=None,  # a PUT of the same answer is safe to repeat
+        status_forcelist=(429, 500, 502, 503, 504),
+        raise_on_status=False,
+    )
+    http = urllib3.PoolManager(ca_certs=config.ca_bundle) if config.ca_bundle else urllib3.PoolManager()
+    summary = {"status": body.get("Status"), "physical_id": body.get("PhysicalResourceId")}
+    try:
+        # Content-Type empty: the URL is presigned without one, and S3 checks it.
+        response = http.request("PUT", url, body=data, headers={"Content-Type": ""}, timeout=timeout, retries=retries)
+    except urllib3.exceptions.HTTPError as error:
+        logger.error("the answer could not be delivered to CloudFormation", extra={**summary, "error": repr(error)})
+        return
+    finally:
+        http.clear()
+    if response.status >= 300:
+        logger.error("CloudFormation refused the answer", extra={**summary, "answered": response.status})
+    else:
+        logger.info("answer delivered to CloudFormation", extra=summary)

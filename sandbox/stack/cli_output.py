@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox.stack.resources import EVENT_BUS, EVENT_RULE
 from sandbox.stack.stack import LocalStack
 from sandbox.stack.template import ApiRoute, FunctionSpec
 
@@ -92,6 +93,7 @@ def banner(stack: LocalStack, events_dir: Path, startup_seconds: float) -> str:
         for source in application.sqs_sources:
             queue = stack.resource(source.queue_logical_id)
             lines.append(f"  {source.queue_logical_id} -> {source.function_id} (batch {source.batch_size}) {queue.url}")
+    lines += _event_bus_lines(stack)
     if stack.notes:
         lines += ["", "Not emulated:"] + [f"  {note}" for note in stack.notes]
     lines += [
@@ -103,3 +105,37 @@ def banner(stack: LocalStack, events_dir: Path, startup_seconds: float) -> str:
         "Ctrl-C stops everything.",
     ]
     return "\n".join(lines)
+
+
+def _event_bus_lines(stack: LocalStack) -> list[str]:
+    """Each bus with the queue its published events are copied to, and its rules' targets."""
+    buses = stack.template.resources_of_type(EVENT_BUS)
+    if not buses:
+        return []
+    lines = ["", "Event buses (every published event is also copied to the queue shown):"]
+    rules = stack.template.resources_of_type(EVENT_RULE)
+    for logical_id in sorted(buses):
+        bus = stack.resource(logical_id)
+        tap = bus.attributes.get("TapQueueUrl", "")
+        lines.append(f"  {logical_id} {bus.name}  {tap}")
+        for rule_id, rule in sorted(rules.items()):
+            properties = rule.get("Properties") or {}
+            if properties.get("EventBusName") not in ({"Ref": logical_id}, bus.name):
+                continue
+            targets = [_target_name(target) for target in properties.get("Targets") or []]
+            state = stack.resources.resolver.resolve(properties.get("State", "ENABLED")) if stack.resources else "?"
+            lines.append(f"    rule {rule_id} ({state}) -> {', '.join(targets) or '(no targets)'}")
+        if tap:
+            lines.append(
+                f"    see them: aws --endpoint-url {stack.moto_url} sqs receive-message --max-number-of-messages 10"
+                f" --queue-url {tap}"
+            )
+    return lines
+
+
+def _target_name(target: Any) -> str:
+    arn = target.get("Arn") if isinstance(target, dict) else None
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        attribute = arn["Fn::GetAtt"]
+        return str(attribute[0] if isinstance(attribute, list) else str(attribute).split(".")[0])
+    return str(target.get("Id", "?")) if isinstance(target, dict) else "?"

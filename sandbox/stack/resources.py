@@ -35,6 +35,9 @@ SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a pa
 EVENT_BUS = "AWS::Events::EventBus"
 EVENT_RULE = "AWS::Events::Rule"
 CREATED_ON_MOTO = (QUEUE, TABLE, SIMPLE_TABLE, BUCKET, SECRET, EVENT_BUS, EVENT_RULE)
+# Locally, every event published on a bus is also copied to "<bus>-published" (kept an hour).
+EVENT_TAP_SUFFIX = "-published"
+EVENT_TAP_RULE = "local-every-event"
 NOT_EMULATED = {
     "AWS::Scheduler::Schedule": "schedules do not fire locally; run the function with make invoke",
     "AWS::StepFunctions::StateMachine": "state machines do not run locally",
@@ -395,11 +398,23 @@ class LocalResources:
         physical.arn = response["ARN"]
 
     def _ensure_event_bus(self, logical_id: str) -> None:
+        """The bus, and (local only) a tap: a rule that copies every event published on it to a
+        queue of its own, so people and tests can see what was published."""
+        physical = self.physical(logical_id)
+        events = self.client("events")
         try:
-            self.client("events").create_event_bus(Name=self.physical(logical_id).name)
+            events.create_event_bus(Name=physical.name)
         except ClientError as error:
             if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
                 raise
+        sqs = self.client("sqs")
+        tap_name = f"{physical.name}{EVENT_TAP_SUFFIX}"
+        tap_url = sqs.create_queue(QueueName=tap_name, Attributes={"MessageRetentionPeriod": "3600"})["QueueUrl"]
+        every_event = {"account": [self.pseudo.account_id]}
+        events.put_rule(Name=EVENT_TAP_RULE, EventBusName=physical.name, EventPattern=json.dumps(every_event))
+        tap_arn = f"arn:aws:sqs:{self.pseudo.region}:{self.pseudo.account_id}:{tap_name}"
+        events.put_targets(Rule=EVENT_TAP_RULE, EventBusName=physical.name, Targets=[{"Id": "tap", "Arn": tap_arn}])
+        physical.attributes["TapQueueUrl"] = tap_url
 
     def _ensure_event_rule(self, logical_id: str) -> None:
         """The rule, routing to its queue targets as EventBridge would (moto delivers to SQS).

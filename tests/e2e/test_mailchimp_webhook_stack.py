@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.stack.cli_output import banner
+from sandbox.stack.env_file import REPO_ROOT
 from sandbox.stack.local_config import SECRET_SEEDS
 from sandbox.stack.pytest_plugin import RunningStack
 from tests.support.mailchimp_webhook import delivery_body
@@ -84,3 +86,24 @@ def test_a_wrong_token_is_404(local_stack: RunningStack) -> None:
     response = requests.post(url(local_stack, "not-the-token"), data=delivery_body("subscribe"), headers=FORM)
 
     assert response.status_code == 404
+
+
+def test_make_dev_shows_where_published_events_are(local_stack: RunningStack) -> None:
+    # Given what `make dev` prints
+    text = banner(local_stack.stack, REPO_ROOT / "events", startup_seconds=1.0)
+    tap = local_stack.resource("EventBus").attributes["TapQueueUrl"]
+
+    # When a subscribe is delivered over HTTP
+    email = f"watched-{uuid.uuid4().hex[:10]}@example.com"
+    body = delivery_body("subscribe", **{"data[email]": email})
+    assert requests.post(url(local_stack), data=body, headers=FORM, timeout=30).status_code == 200
+
+    # Then the banner names the queue every published event is copied to, and the event is there
+    assert tap in text and "rule MemberUnsubscribedRule (ENABLED) -> UnsubscribeQueue" in text
+    sqs = local_stack.client("sqs")
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(event["detail"].get("email") == email for event in seen):
+        messages = sqs.receive_message(QueueUrl=tap, MaxNumberOfMessages=10).get("Messages", [])
+        seen += [json.loads(message["Body"]) for message in messages]
+    assert any(event["detail-type"] == "Member Subscribed" and event["detail"]["email"] == email for event in seen)

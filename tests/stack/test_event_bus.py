@@ -68,3 +68,18 @@ def test_a_disabled_rule_routes_nothing(aws_env: str) -> None:
 
     # Then its queue stays empty
     assert received(aws_env, str(created["UnsubscribeQueue"].url)) == []
+
+
+def test_locally_every_event_on_a_bus_is_also_copied_to_its_published_queue(aws_env: str) -> None:
+    # Given the bus as the local stack creates it
+    created = create(aws_env)
+    bus = created["EventBus"]
+
+    # When two events are published
+    publish(aws_env, bus.name, "Member Subscribed", {"email": "d@example.com"})
+    publish(aws_env, bus.name, "Campaign Sent", {"campaign_id": "c1"})
+
+    # Then both are on the bus's "-published" queue, which the banner shows
+    tap = bus.attributes["TapQueueUrl"]
+    assert tap.endswith(f"/{bus.name}-published")
+    assert sorted(event["detail-type"] for event in received(aws_env, tap)) == ["Campaign Sent", "Member Subscribed"]

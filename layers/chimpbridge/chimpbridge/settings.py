@@ -439,7 +439,9 @@ class MailchimpWebhookSettings(EnvModel):
     dedupe_seconds: int = env("MAILCHIMP_WEBHOOK_DEDUPE_SECONDS", integer(ge=3_600), default=86_400)
     # How far a signature's timestamp may be from our clock, either way.
     signature_tolerance_seconds: int = env("MAILCHIMP_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", integer(ge=1), default=300)
-    max_body_bytes: int = env("MAILCHIMP_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=6_291_456), default=262_144)
+    # EventBridge takes at most 256 KiB per event: the detail of a larger delivery could not be
+    # published, so it is refused with a 413 (counted as MailchimpWebhookInvalid) before any work.
+    max_body_bytes: int = env("MAILCHIMP_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=196_608), default=131_072)
 
 
 # ---------------------------------------------------------------- custom resources

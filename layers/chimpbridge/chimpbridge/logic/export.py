@@ -36,6 +36,7 @@ import hashlib
 import math
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,7 +51,13 @@ from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, Upst
 from chimpbridge.logic import export_layout as layout_module
 from chimpbridge.logic.export_layout import iso, layout_for
 from chimpbridge.logic.export_session import ExportSession
-from chimpbridge.logic.export_writer import abort_upload, complete_upload, completed_object, create_upload
+from chimpbridge.logic.export_writer import (
+    CompletedObject,
+    abort_upload,
+    complete_upload,
+    completed_object,
+    object_of_run,
+)
 from chimpbridge.models.export import (
     AudienceOutcome,
     Checkpoint,
@@ -60,6 +67,7 @@ from chimpbridge.models.export import (
     Manifest,
     ManifestObject,
     ManifestWindow,
+    WriterState,
 )
 from chimpbridge.observability import count, logger
 
@@ -212,6 +220,7 @@ class AudienceExport:
         else:
             checkpoint.invocations += 1
             checkpoint.owner = self.owner
+        saved = checkpoint.phase == "finalizing"  # else this step gets it there
         if checkpoint.phase == "exporting":
             finished = session.run(self.state, checkpoint, begun_now=begun_now)
             session.report(time.monotonic() - started)
@@ -223,27 +232,29 @@ class AudienceExport:
                     pages=checkpoint.pages,
                     invocations=checkpoint.invocations,
                 )
-            session.seal()
+            put_whole = session.seal()
+            if put_whole is not None:
+                self._finalized(checkpoint, put_whole)
         if checkpoint.phase == "completing":
-            self._complete(checkpoint)
-        return self._publish(checkpoint)
+            # Complete the sealed upload (or find it completed by an attempt that died before
+            # it could checkpoint).
+            completed = complete_upload(
+                self.config.bucket,
+                checkpoint.key,
+                checkpoint.writer,
+                run_id=checkpoint.run_id,
+                sha256=checkpoint.object_sha256,
+            )
+            self._finalized(checkpoint, completed)
+        return self._publish(checkpoint, save=not saved)
 
-    def _complete(self, checkpoint: Checkpoint) -> None:
-        """Complete the sealed upload (or find it completed by an attempt that died before it
-        could checkpoint), then remember the object (phase ``finalizing``)."""
-        completed = complete_upload(
-            self.config.bucket,
-            checkpoint.key,
-            checkpoint.writer,
-            run_id=checkpoint.run_id,
-            sha256=checkpoint.object_sha256,
-        )
+    def _finalized(self, checkpoint: Checkpoint, completed: CompletedObject) -> None:
+        """Remember the complete object (phase ``finalizing``); :meth:`_publish` saves it."""
         checkpoint.phase = "finalizing"
         checkpoint.object_bytes = completed.bytes
         checkpoint.object_sha256 = completed.sha256
         checkpoint.object_version = completed.version_id
         checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
-        self.state.save_checkpoint(checkpoint)
 
     def _begin(self, now: int) -> Checkpoint:
         previous = self.state.watermark()
@@ -252,13 +263,7 @@ class AudienceExport:
         columns: list[CsvColumn] | None = None if self.job.format == "csv" else []
         base = layout_module.object_base_name(self.job.mode, before, self.run_id)
         key = layout_module.data_key(self.list_id, self.job.format, before, base)
-        upload = create_upload(
-            self.config.bucket,
-            key,
-            run_id=self.run_id,
-            content_type="application/gzip",
-            metadata={"list-id": self.list_id, "format": self.job.format},
-        )
+        aws.s3()  # built now, while the first pages are out, rather than when the stream ends
         checkpoint = Checkpoint(
             run_id=self.run_id,
             owner=self.owner,
@@ -276,7 +281,7 @@ class AudienceExport:
             previous_watermark=previous,
             merge_fields=columns,
             resume_since=since,
-            writer=upload,
+            writer=WriterState(),
         )
         self.state.save_checkpoint(checkpoint)
         logger.info(
@@ -293,8 +298,10 @@ class AudienceExport:
         )
         return checkpoint
 
-    def _publish(self, checkpoint: Checkpoint) -> AudienceOutcome:
-        """Manifest last, then the transaction that makes the run count."""
+    def _publish(self, checkpoint: Checkpoint, *, save: bool) -> AudienceOutcome:
+        """Manifest last, then the transaction that makes the run count. ``save``: the checkpoint
+        of phase finalizing is saved alongside the manifest (both must land before the commit;
+        neither needs the other)."""
         assert checkpoint.finished_at is not None and checkpoint.object_sha256 is not None
         layout = layout_for(checkpoint.format, checkpoint.merge_fields or [])
         manifest = Manifest(
@@ -327,13 +334,17 @@ class AudienceExport:
             invocations=checkpoint.invocations,
             retries=checkpoint.retries,
         )
-        written = aws.s3().put_object(
-            Bucket=self.config.bucket,
-            Key=checkpoint.manifest_key,
-            Body=manifest.model_dump_json(indent=2).encode(),
-            ContentType="application/json",
-        )
+        with ThreadPoolExecutor(1) as pool:
+            saving = pool.submit(self.state.save_checkpoint, checkpoint) if save else None
+            written = aws.s3().put_object(
+                Bucket=self.config.bucket,
+                Key=checkpoint.manifest_key,
+                Body=manifest.model_dump_json(indent=2).encode(),
+                ContentType="application/json",
+            )
         try:
+            if saving is not None:
+                saving.result()
             self.state.commit(
                 checkpoint, manifest_key=checkpoint.manifest_key, finished_at=int(checkpoint.finished_at.timestamp())
             )
@@ -420,7 +431,13 @@ class AudienceExport:
 
     def _clean_up(self, checkpoint: Checkpoint) -> None:
         s3 = aws.s3()
-        abort_upload(self.config.bucket, checkpoint.key, checkpoint.writer.upload_id)
+        if checkpoint.writer.upload_id is not None:
+            abort_upload(self.config.bucket, checkpoint.key, checkpoint.writer.upload_id)
+        elif checkpoint.phase == "exporting":
+            # A stream put whole may be there, put by an attempt that died before it could say so.
+            head = object_of_run(self.config.bucket, checkpoint.key, checkpoint.run_id)
+            if head is not None:
+                checkpoint.phase, checkpoint.object_version = "finalizing", head.get("VersionId")
         if checkpoint.writer.tail_key:
             s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.writer.tail_key)
         if checkpoint.phase == "completing":

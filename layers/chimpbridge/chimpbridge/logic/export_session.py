@@ -30,7 +30,7 @@ from chimpbridge.logic import export_layout as layout_module
 from chimpbridge.logic import export_paging
 from chimpbridge.logic.export_layout import ExportedMember, Layout, iso, layout_for
 from chimpbridge.logic.export_paging import FetchedPage, PageRequest, PageSource, WindowPager
-from chimpbridge.logic.export_writer import MIB, MultipartGzipWriter
+from chimpbridge.logic.export_writer import MIB, CompletedObject, MultipartGzipWriter
 from chimpbridge.models.export import Checkpoint, CsvColumn, ExportFormat
 from chimpbridge.observability import MetricUnit, count, logger, metrics
 
@@ -230,7 +230,12 @@ class ExportSession:
         self.state = state
         self.checkpoint = checkpoint
         self.writer = MultipartGzipWriter.open(
-            self.config.bucket, checkpoint.key, checkpoint.writer, self.config.part_size_mib * MIB
+            self.config.bucket,
+            checkpoint.key,
+            checkpoint.writer,
+            self.config.part_size_mib * MIB,
+            run_id=checkpoint.run_id,
+            metadata={"list-id": checkpoint.list_id, "format": checkpoint.format},
         )
         self.retries_before = checkpoint.retries
         self.pages_before = checkpoint.pages
@@ -271,14 +276,19 @@ class ExportSession:
         self._ensure_header()
         return True
 
-    def seal(self) -> None:
-        """Upload the stream's last part and checkpoint phase ``completing``: from here on a retry
-        completes the upload (``AudienceExport``), it never writes the stream again."""
-        self.writer.seal()
+    def seal(self) -> CompletedObject | None:
+        """End the stream. Multipart: upload its last part and checkpoint phase ``completing``:
+        from here on a retry completes the upload (``AudienceExport``), it never writes the
+        stream again; None. Put whole: the object (the checkpoint is the caller's to save)."""
+        completed = self.writer.seal()
         checkpoint = self.checkpoint
+        if completed is not None:
+            self._note(checkpoint.segment, checkpoint.resume_since)
+            return completed
         checkpoint.phase = "completing"
         checkpoint.object_sha256 = self.writer.sha256  # None if the stream crossed invocations
         self._save(checkpoint.segment, checkpoint.resume_since)
+        return None
 
     def _write(self, members: list[ExportedMember]) -> None:
         self._ensure_header()
@@ -290,7 +300,8 @@ class ExportSession:
         self.checkpoint.rows += len(members)
         self.writer.write("".join(member.line for member in members).encode())
 
-    def _save(self, segment: int, resume_since: int | None) -> None:
+    def _note(self, segment: int, resume_since: int | None) -> None:
+        """Bring the checkpoint up to date with the stream and the counters."""
         checkpoint = self.checkpoint
         checkpoint.segment = segment
         checkpoint.resume_since = resume_since
@@ -299,7 +310,10 @@ class ExportSession:
         current = self._pager.stats.restarts if self._pager is not None else 0
         checkpoint.restarts = self.restarts_before + self.restarts + current
         checkpoint.writer = self.writer.state.model_copy(deep=True)
-        self.state.save_checkpoint(checkpoint)
+
+    def _save(self, segment: int, resume_since: int | None) -> None:
+        self._note(segment, resume_since)
+        self.state.save_checkpoint(self.checkpoint)
         for key in self.writer.consumed_tails:
             aws.s3().delete_object(Bucket=self.config.bucket, Key=key)
         self.writer.consumed_tails.clear()

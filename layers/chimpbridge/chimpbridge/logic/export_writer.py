@@ -15,6 +15,11 @@ stream that never crossed an invocation hashes as it uploads; one that did is re
 after completion, and hashed then. Each part also carries its own SHA-256, which S3 verifies on
 upload and which the manifest lists.
 
+A stream that ends in the invocation it started in, before its first part was due, never needs
+a multipart upload: sealing puts it whole (one request instead of start, part and complete). The
+upload is started only when the stream first has to leave memory: its first part, or a
+suspension (a stream that crosses invocations is always multipart).
+
 Completing is a step of its own (:func:`complete_upload`), taken only once the stream is sealed
 (its last part uploaded) and that fact checkpointed: an attempt that dies after S3 completed the
 upload but before it could say so is retried by completing again, never by writing the stream
@@ -48,6 +53,7 @@ READ_CHUNK = 4 * MIB
 
 
 RUN_ID_METADATA = "run-id"
+CONTENT_TYPE = "application/gzip"
 
 
 @dataclass(frozen=True)
@@ -73,17 +79,22 @@ def create_upload(bucket: str, key: str, *, run_id: str, content_type: str, meta
     return WriterState(upload_id=upload["UploadId"])
 
 
-def completed_object(bucket: str, key: str, state: WriterState, run_id: str) -> HeadObjectOutputTypeDef | None:
-    """The object the upload ``state`` describes became, if it was completed: ``key`` holds an
-    object of run ``run_id`` of the stream's size. None if there is none (or another's)."""
+def object_of_run(bucket: str, key: str, run_id: str) -> HeadObjectOutputTypeDef | None:
+    """``key``'s object if run ``run_id`` wrote it (None if there is none, or another's)."""
     try:
         head = aws.s3().head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
             return None
         raise
-    size = sum(part.size for part in state.parts)
-    if head.get("Metadata", {}).get(RUN_ID_METADATA) != run_id or head.get("ContentLength") != size:
+    return head if head.get("Metadata", {}).get(RUN_ID_METADATA) == run_id else None
+
+
+def completed_object(bucket: str, key: str, state: WriterState, run_id: str) -> HeadObjectOutputTypeDef | None:
+    """The object the upload ``state`` describes became, if it was completed: ``key`` holds an
+    object of run ``run_id`` of the stream's size. None if there is none (or another's)."""
+    head = object_of_run(bucket, key, run_id)
+    if head is None or head.get("ContentLength") != sum(part.size for part in state.parts):
         return None
     return head
 
@@ -91,6 +102,7 @@ def completed_object(bucket: str, key: str, state: WriterState, run_id: str) -> 
 def complete_upload(bucket: str, key: str, state: WriterState, *, run_id: str, sha256: str | None) -> CompletedObject:
     """Complete the sealed upload ``state`` (again, if an attempt that died did it already).
     ``sha256``: the object's, if the writer could hash it on the way; else it is read back."""
+    assert state.upload_id is not None, "a stream put whole is complete already"
     parts: list[CompletedPartTypeDef] = [
         {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.sha256} for part in state.parts
     ]
@@ -137,11 +149,15 @@ def _sha256_b64(data: bytes) -> str:
 
 
 class MultipartGzipWriter:
-    def __init__(self, bucket: str, key: str, state: WriterState, part_size: int) -> None:
+    def __init__(
+        self, bucket: str, key: str, state: WriterState, part_size: int, *, run_id: str, metadata: dict[str, str]
+    ) -> None:
         self.bucket = bucket
         self.key = key
         self.state = state
         self.part_size = part_size
+        self.run_id = run_id
+        self.metadata = metadata
         self._compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
         self._pending = bytearray()
         self._hash = hashlib.sha256() if state.single_pass else None
@@ -149,9 +165,19 @@ class MultipartGzipWriter:
         self.consumed_tails: list[str] = []
 
     @classmethod
-    def open(cls, bucket: str, key: str, state: WriterState, part_size: int) -> MultipartGzipWriter:
-        """Continue the stream ``state`` describes (a new one starts with the gzip header)."""
-        writer = cls(bucket, key, state.model_copy(deep=True), part_size)
+    def open(
+        cls,
+        bucket: str,
+        key: str,
+        state: WriterState,
+        part_size: int,
+        *,
+        run_id: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> MultipartGzipWriter:
+        """Continue the stream ``state`` describes (a new one starts with the gzip header). The
+        object will carry ``run_id`` and ``metadata`` (an upload already started has them)."""
+        writer = cls(bucket, key, state.model_copy(deep=True), part_size, run_id=run_id, metadata=metadata or {})
         if not state.parts and state.tail_key is None:
             # Nothing of this stream survived: whatever an earlier attempt wrote is written again.
             writer.state.crc32 = writer.state.raw_bytes = 0
@@ -191,6 +217,7 @@ class MultipartGzipWriter:
 
     def suspend(self, tail_key: str) -> None:
         """End this invocation's share: what is not a part yet goes to ``tail_key``."""
+        self._start_upload()
         self._pending += self._compressor.flush(zlib.Z_SYNC_FLUSH)
         if self._pending:
             aws.s3().put_object(Bucket=self.bucket, Key=tail_key, Body=bytes(self._pending))
@@ -200,21 +227,48 @@ class MultipartGzipWriter:
         self.state.single_pass = False
         self._hash = None
 
-    def seal(self) -> None:
-        """Write the gzip trailer and upload the last part: the stream is whole, ready to complete
-        (:func:`complete_upload`, once the caller has checkpointed ``state``)."""
+    def seal(self) -> CompletedObject | None:
+        """Write the gzip trailer. A stream with an upload uploads its last part: it is whole,
+        ready to complete (:func:`complete_upload`, once the caller has checkpointed ``state``);
+        None. A stream without one is put whole: the object, complete."""
         self._pending += self._compressor.flush(zlib.Z_FINISH)
         self._pending += struct.pack("<II", self.state.crc32, self.state.raw_bytes & 0xFFFFFFFF)
-        self._upload(bytes(self._pending))
+        data = bytes(self._pending)
         self._pending.clear()
+        if self.state.upload_id is not None:
+            self._upload(data)
+            return None
+        checksum = _sha256_b64(data)
+        put = aws.s3().put_object(
+            Bucket=self.bucket,
+            Key=self.key,
+            Body=data,
+            ContentType=CONTENT_TYPE,
+            Metadata={**self.metadata, RUN_ID_METADATA: self.run_id},
+            ChecksumSHA256=checksum,
+        )
+        self.state.parts.append(UploadedPart(number=1, etag=put["ETag"], sha256=checksum, size=len(data)))
+        digest = hashlib.sha256(data).hexdigest()
+        return CompletedObject(bytes=len(data), sha256=digest, version_id=put.get("VersionId"))
+
+    def _start_upload(self) -> str:
+        upload_id = self.state.upload_id
+        if upload_id is None:
+            started = create_upload(
+                self.bucket, self.key, run_id=self.run_id, content_type=CONTENT_TYPE, metadata=self.metadata
+            )
+            upload_id = self.state.upload_id = started.upload_id
+        assert upload_id is not None
+        return upload_id
 
     def _upload(self, data: bytes) -> None:
+        upload_id = self._start_upload()
         number = len(self.state.parts) + 1
         checksum = _sha256_b64(data)
         response = aws.s3().upload_part(
             Bucket=self.bucket,
             Key=self.key,
-            UploadId=self.state.upload_id,
+            UploadId=upload_id,
             PartNumber=number,
             Body=data,
             ChecksumAlgorithm="SHA256",

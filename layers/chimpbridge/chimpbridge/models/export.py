@@ -91,7 +91,9 @@ class UploadedPart(BaseModel):
 class WriterState(BaseModel):
     """A gzip stream being uploaded in parts, as far as it survives an invocation."""
 
-    upload_id: str
+    # None until the stream first leaves memory (its first part, or a suspension); a stream
+    # that never does is put whole when it is sealed.
+    upload_id: str | None = None
     parts: list[UploadedPart] = Field(default_factory=list)
     crc32: int = 0  # of the uncompressed bytes so far: the gzip trailer needs it at the end
     raw_bytes: int = 0

@@ -1,5 +1,5 @@
-"""Helpers for the sandbox tests: official SDK clients pointed at the per-test sandbox, and
-unique addresses so that no two tests share a member."""
+"""Helpers for the sandbox tests: official SDK clients pointed at the per-test sandbox, unique
+addresses so that no two tests share a member, and local receivers for audience webhooks."""
 
 from __future__ import annotations
 

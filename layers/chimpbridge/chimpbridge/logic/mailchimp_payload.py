@@ -135,18 +135,17 @@ def to_event(document: dict[str, Any], sources: tuple[str, ...]) -> AudienceEven
             f"The {kind} delivery lacks required fields.",
             [FieldError(name if name == "fired_at" else f"data[{name}]", "is required") for name in missing],
         )
+    list_id, fields = _required(data, "list_id"), _fields_of(kind, data)
+    dedupe_key = _dedupe_key(kind, list_id, fields, raw_fired_at)
     detail = AudienceEventDetail(
+        change_id=hashlib.sha256(dedupe_key.encode()).hexdigest()[:32],
         mailchimp_type=kind,
-        list_id=_required(data, "list_id"),
+        list_id=list_id,
         fired_at=fired_at(raw_fired_at),
         webhook_sources=list(sources),
-        **_fields_of(kind, data),
+        **fields,
     )
-    return AudienceEvent(
-        detail_type=DETAIL_TYPES[kind],
-        detail=detail,
-        dedupe_key=_dedupe_key(detail, raw_fired_at),
-    )
+    return AudienceEvent(detail_type=DETAIL_TYPES[kind], detail=detail, dedupe_key=dedupe_key)
 
 
 def _fields_of(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -199,16 +198,16 @@ def _grouping(item: dict[str, Any]) -> Grouping:
     )
 
 
-def _dedupe_key(detail: AudienceEventDetail, raw_fired_at: str) -> str:
+def _dedupe_key(kind: str, list_id: str, fields: dict[str, Any], raw_fired_at: str) -> str:
     """(type, list, member or campaign, fired_at as sent): the same for every delivery of one
     change. Members by subscriber hash, which every member payload lets us compute."""
-    if detail.mailchimp_type == "campaign":
-        subject = f"campaign:{detail.campaign_id}"
-    elif detail.mailchimp_type == "upemail":
-        subject = f"member:{detail.old_subscriber_hash}>{detail.subscriber_hash}"
+    if kind == "campaign":
+        subject = f"campaign:{fields.get('campaign_id')}"
+    elif kind == "upemail":
+        subject = f"member:{fields['old_subscriber_hash']}>{fields['subscriber_hash']}"
     else:
-        subject = f"member:{detail.subscriber_hash}"
-    return "|".join((detail.mailchimp_type, detail.list_id, subject, raw_fired_at))
+        subject = f"member:{fields['subscriber_hash']}"
+    return "|".join((kind, list_id, subject, raw_fired_at))
 
 
 def _web_id(value: Any) -> int | None:

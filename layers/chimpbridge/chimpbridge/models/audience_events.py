@@ -60,6 +60,9 @@ class AudienceEventDetail(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: Literal[1] = 1  # SCHEMA_VERSION
+    # The same for every event about one change: EventBridge delivers at least once, and a
+    # publish whose answer was lost is published again, so consumers deduplicate on this.
+    change_id: str
     mailchimp_type: MailchimpType
     list_id: str
     fired_at: datetime  # UTC, ISO 8601 with Z

@@ -42,6 +42,10 @@ NOT_EMULATED = {
     "AWS::Scheduler::Schedule": "schedules do not fire locally; run the function with make invoke",
     "AWS::StepFunctions::StateMachine": "state machines do not run locally",
     "AWS::Serverless::StateMachine": "state machines do not run locally",
+    "Custom::MailchimpWebhooks": (
+        "custom resources do not run locally; register the webhook in the sandbox with "
+        "make invoke FN=MailchimpWebhookRegistrarFunction EVENT=events/mailchimp_webhook_registrar/create.json"
+    ),
 }
 
 _QUEUE_ATTRIBUTES = (

@@ -15,8 +15,8 @@ from chimpbridge.models.webhook_registration import WebhookRegistration, physica
 from chimpbridge.observability import instrument
 
 
-def requested(event: dict[str, Any], properties: str = "ResourceProperties") -> WebhookRegistration:
-    return WebhookRegistration.from_properties(event.get(properties), event.get("PhysicalResourceId", ""))
+def requested(event: dict[str, Any]) -> WebhookRegistration:
+    return WebhookRegistration.from_properties(event.get("ResourceProperties"), event.get("PhysicalResourceId", ""))
 
 
 def create(event: dict[str, Any], context: Any) -> str:
@@ -26,13 +26,13 @@ def create(event: dict[str, Any], context: Any) -> str:
 
 
 def update(event: dict[str, Any], context: Any) -> str:
-    result = registration.update(requested(event), requested(event, "OldResourceProperties"))
+    result = registration.update(requested(event), WebhookRegistration.previous(event.get("OldResourceProperties")))
     resource().Data.update(result.attributes())
     return str(event["PhysicalResourceId"])
 
 
 def delete(event: dict[str, Any], context: Any) -> str:
-    registration.unregister(requested(event))
+    registration.unregister(WebhookRegistration.previous(event.get("ResourceProperties")))
     return str(event["PhysicalResourceId"])
 
 

@@ -381,3 +381,38 @@ def test_a_mailchimp_that_never_answers_fails_before_the_function_times_out(regi
     # Then CloudFormation hears FAILED within the invocation: the stack never hangs
     assert answer["Status"] == "FAILED"
     assert time.monotonic() - started < 6
+
+
+# ---------------------------------------------------------------- rollbacks never get stuck
+def test_the_rollback_of_a_create_refused_for_its_properties_succeeds(registrar):
+    # Given a create that failed on a malformed audience id
+    refused = registrar.send("create", registrar.properties("not an id!"))
+
+    # When CloudFormation rolls it back (a Delete with the same properties)
+    answer = registrar.send(
+        "delete", registrar.properties("not an id!"), PhysicalResourceId=refused["PhysicalResourceId"]
+    )
+
+    # Then the delete succeeds: nothing was registered
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+
+
+def test_the_rollback_of_an_update_refused_for_its_properties_restores_the_old_registration(registrar):
+    # Given a registration, and an update that failed on a malformed audience id
+    audience = new_audience(registrar.sandbox)
+    created = registrar.send("create", registrar.properties(audience))
+    bad = registrar.properties(audience, "not an id!", Sources=["user"])
+    refused = registrar.send(
+        "update", bad, old=registrar.properties(audience), PhysicalResourceId=created["PhysicalResourceId"]
+    )
+    assert refused["Status"] == "FAILED"
+
+    # When CloudFormation rolls back (an update from the malformed properties to the old ones)
+    answer = registrar.send(
+        "update", registrar.properties(audience), old=bad, PhysicalResourceId=created["PhysicalResourceId"]
+    )
+
+    # Then the rollback succeeds and the webhook is as before
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
+    (webhook,) = registrar.webhooks(audience)
+    assert webhook["sources"] == {"user": True, "admin": True, "api": False}

@@ -42,14 +42,19 @@ def register(desired: WebhookRegistration) -> RegistrationResult:
     return _converge(desired, previous=None)
 
 
-def update(desired: WebhookRegistration, previous: WebhookRegistration) -> RegistrationResult:
-    """Update: audiences added get a webhook, kept ones are corrected, removed ones lose theirs."""
+def update(desired: WebhookRegistration, previous: WebhookRegistration | None) -> RegistrationResult:
+    """Update: audiences added get a webhook, kept ones are corrected, removed ones lose theirs.
+    ``previous`` is None where the old properties were malformed (they registered nothing)."""
     return _converge(desired, previous)
 
 
-def unregister(registration: WebhookRegistration) -> RegistrationResult:
-    """Delete: remove this stack's webhooks from the registration's audiences, as far as can be."""
+def unregister(registration: WebhookRegistration | None) -> RegistrationResult:
+    """Delete: remove this stack's webhooks from the registration's audiences, as far as can be.
+    None: the resource's properties were malformed, so its create registered nothing."""
     result = RegistrationResult()
+    if registration is None:
+        logger.warning("mailchimp webhooks: nothing to remove (the resource's properties were malformed)")
+        return result
     try:
         if _mailchimp_key_is_placeholder():
             return result

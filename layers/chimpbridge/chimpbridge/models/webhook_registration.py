@@ -62,6 +62,16 @@ class WebhookRegistration:
             resource_id=resource_id,
         )
 
+    @classmethod
+    def previous(cls, properties: Any) -> WebhookRegistration | None:
+        """What an earlier request asked for, or None where that was malformed. A request refused
+        for its properties registered nothing, and its rollback (an update back, or the delete of
+        a failed create) must not fail on the same properties: the stack would be stuck."""
+        try:
+            return cls.from_properties(properties)
+        except ValueError:
+            return None
+
     def url(self, token: str) -> str:
         return self.url_prefix + token
 

@@ -416,3 +416,18 @@ def test_the_rollback_of_an_update_refused_for_its_properties_restores_the_old_r
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     (webhook,) = registrar.webhooks(audience)
     assert webhook["sources"] == {"user": True, "admin": True, "api": False}
+
+
+def test_a_response_url_nobody_answers_does_not_hold_the_function(registrar):
+    # Given a request whose ResponseURL refuses connections (crhelper's own sender would retry forever)
+    request = custom_resource_request(
+        "mailchimp_webhook_registrar/delete.json", registrar.bucket, registrar.properties("a1b2c3d4e5")
+    )
+    request["ResponseURL"] = "http://127.0.0.1:9/responses/unanswered"
+    started = time.monotonic()
+
+    # When the function runs
+    registrar.function.lambda_handler(request, LambdaContext(timeout_seconds=60))
+
+    # Then it ends after a few quick tries
+    assert time.monotonic() - started < 10

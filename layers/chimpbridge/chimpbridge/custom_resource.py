@@ -78,7 +78,9 @@ def deliver_answer(url: str, body: dict[str, Any], ssl_verify: Any = None) -> No
         # Content-Type empty: the URL is presigned without one, and S3 checks it.
         response = http.request("PUT", url, body=data, headers={"Content-Type": ""}, timeout=timeout, retries=retries)
     except urllib3.exceptions.HTTPError as error:
-        logger.error("the answer could not be delivered to CloudFormation", extra={**summary, "error": repr(error)})
+        # The cause, not the error itself: that would print the presigned URL (a write credential).
+        cause = getattr(error, "reason", None) or error
+        logger.error("the answer could not be delivered to CloudFormation", extra={**summary, "error": repr(cause)})
         return
     finally:
         http.clear()

@@ -126,6 +126,38 @@ def test_an_aborted_run_whose_upload_was_already_completed_leaves_no_object(
     assert set(world.state_items(small_audience)) == set()
 
 
+# ---------------------------------------------------------------- dying after the object was put whole
+@pytest.mark.parametrize("then", ["retried", "aborted"])
+def test_a_run_that_died_right_after_putting_its_object_whole_finishes_once_or_leaves_nothing(
+    world: ExportWorld, aws_faults: AwsFaults, small_audience: str, then: str
+) -> None:
+    # Given a run small enough to end in one invocation (its object is put whole, no upload),
+    # whose checkpoint cannot be written right after the object was put
+    export_job = job(small_audience, mode="full", execution=f"put-whole-{then}")
+    aws_faults.fail(
+        "TransactWriteItems", transaction_cancelled("None", "ThrottlingError"), after="PutObject", after_path=".csv.gz"
+    )
+    with pytest.raises(ExportInterrupted):
+        world.invoke(export_job)
+    visible = world.keys(f"mailchimp/audiences/{small_audience}/")
+    assert len(visible) == 1 and visible[0].endswith(".csv.gz")  # the object; its manifest withdrawn
+    assert world.pending_uploads() == []
+
+    # When the state machine retries the invocation, or gives up on it
+    if then == "retried":
+        result, _ = world.run(export_job)
+
+        # Then the run is published once, whole
+        assert_exported_once(world, small_audience, result)
+    else:
+        result = world.invoke({**export_job, "action": "abort", "error": {"Error": "ExportInterrupted"}})
+
+        # Then the object put whole is gone too: nothing of the run is visible
+        assert result["results"][-1]["outcome"] == "aborted"
+        assert_nothing_visible(world, small_audience)
+        assert set(world.state_items(small_audience)) == set()
+
+
 # ---------------------------------------------------------------- two executions of one tick
 def test_an_abort_by_another_execution_of_the_same_tick_leaves_the_live_run_alone(
     world: ExportWorld, small_audience: str

@@ -22,6 +22,7 @@ from chimpbridge.logic.export_writer import (
     complete_upload,
     create_upload,
 )
+from chimpbridge.models.export import WriterState
 from tests.support.aws import REGION
 from tests.support.aws_faults import AwsFaults, s3_error
 
@@ -146,3 +147,36 @@ def test_a_completion_s3_has_forgotten_is_proven_by_the_object_of_the_run(
     dal_aws.clear()
     assert (again.bytes, again.sha256) == (first.bytes, first.sha256)
     assert faults.failed == ["CompleteMultipartUpload"] * 2
+
+
+def test_a_stream_that_ends_before_its_first_part_is_put_whole_without_an_upload(aws_env: str, bucket: str) -> None:
+    # Given a new stream (no upload started) that stays under the part size
+    writer = MultipartGzipWriter.open(bucket, "x/small.gz", WriterState(), PART_SIZE, run_id="run-1", metadata={})
+    data = [b"Email Address\r\n", *(f"person{index}@example.com\r\n".encode() for index in range(500))]
+    for chunk in data:
+        writer.write(chunk)
+
+    # When it is sealed
+    completed = writer.seal()
+
+    # Then it was put whole, as the run's object: one valid gzip file, no multipart upload
+    assert completed is not None
+    stored = s3(aws_env).get_object(Bucket=bucket, Key="x/small.gz")
+    body = stored["Body"].read()
+    assert gzip.decompress(body) == b"".join(data)
+    assert (completed.bytes, completed.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert stored["Metadata"]["run-id"] == "run-1" and [part.size for part in writer.state.parts] == [len(body)]
+    assert writer.state.upload_id is None and s3(aws_env).list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_stream_starts_its_upload_when_it_first_leaves_memory(aws_env: str, bucket: str) -> None:
+    # Given a new stream (no upload started) that must stop before it ends
+    writer = MultipartGzipWriter.open(bucket, "x/later.gz", WriterState(), PART_SIZE, run_id="run-1", metadata={})
+    writer.write(b"first invocation's share\r\n")
+
+    # When it is suspended
+    writer.suspend("mailchimp/_staging/run-1/tail-00001")
+
+    # Then its multipart upload exists (it will be completed, never put whole)
+    uploads = s3(aws_env).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert [upload["UploadId"] for upload in uploads] == [writer.state.upload_id]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -330,3 +331,22 @@ def test_members_added_and_removed_while_the_first_round_is_out_leave_nobody_ski
     assert max(counts.values()) == 1
     assert stayed <= set(counts) <= stayed | set(leaving)
     assert not any(member_id.startswith("new") for member_id in counts)
+
+
+def test_answers_ask_for_the_pages_after_them_while_the_reader_is_busy_elsewhere() -> None:
+    # Given a started pager over 1,050 members (11 pages, within what may be queued at once)
+    # whose reader does not read yet (it is reading the run's state, say)
+    source = audience(1050)
+    with ThreadPoolExecutor(4) as executor:
+        pager = WindowPager(source.page, executor, 4, None, None, BEFORE, lambda: True, page_size=PAGE).start()
+
+        # When the first round is answered
+        deadline = time.monotonic() + 10
+        while len(source.requests) < 11 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asked_unread = len(source.requests)
+        ids = [member.line for batch in pager for member in batch.members]
+
+    # Then every page was asked for before the reader came, and reading asked for nothing more
+    assert asked_unread == 11 == len(source.requests)
+    assert Counter(ids) == Counter(member.id for member in source.members)

@@ -39,6 +39,7 @@ come back empty, at no cost in time; the first ``total_items`` answered tells ho
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
@@ -133,6 +134,11 @@ class WindowPager:
         self._in_flight: dict[Future[FetchedPage], tuple[int, int]] = {}  # future -> (epoch, offset)
         self._stopping = False
         self._epoch: _Epoch | None = None
+        # Each answer schedules the pages after it from the worker thread it lands in, so the
+        # connections stay busy while the caller is busy elsewhere (reading the run's state as
+        # the first round is out, uploading a part). The lock guards what both sides touch;
+        # reentrant, as a future that is done already runs its callback in the submitting thread.
+        self._lock = threading.RLock()
 
     def start(self) -> WindowPager:
         """Put the first round of pages on the wire (iterating starts it too)."""
@@ -140,18 +146,23 @@ class WindowPager:
         return self
 
     def _first_epoch(self) -> _Epoch:
-        if self._epoch is None:
-            self._epoch = _Epoch(0, self.since)
-            self._schedule(self._epoch)
-        return self._epoch
+        with self._lock:
+            if self._epoch is None:
+                self._epoch = _Epoch(0, self.since)
+                self._schedule()
+            return self._epoch
 
     def close(self) -> None:
         """Drop what is still in flight. Requests already on the wire are waited for: no thread
         outlives the invocation."""
-        for future in self._in_flight:
-            future.cancel()
-        wait(list(self._in_flight))
-        self._in_flight.clear()
+        with self._lock:
+            self._stopping = True
+            pending = list(self._in_flight)
+            for future in pending:
+                future.cancel()
+        wait(pending)
+        with self._lock:
+            self._in_flight.clear()
 
     def __iter__(self) -> Iterator[Batch]:
         try:
@@ -162,9 +173,10 @@ class WindowPager:
     def _batches(self) -> Iterator[Batch]:
         epoch = self._first_epoch()
         while True:
-            self._schedule(epoch)
-            if not self._in_flight:
-                return  # stopped early: resume_since says where to continue
+            with self._lock:
+                self._schedule()
+                if not self._in_flight:
+                    return  # stopped early: resume_since says where to continue
             self._collect(epoch)
             while epoch.commit_offset in epoch.ready:
                 page = epoch.ready.pop(epoch.commit_offset)
@@ -175,7 +187,8 @@ class WindowPager:
                     # The set changed under us: restart from the commit boundary.
                     self.stats.restarts += 1
                     self.stats.discarded += 1 + len(epoch.ready)
-                    epoch = _Epoch(epoch.number + 1, self.resume_since)
+                    with self._lock:
+                        epoch = self._epoch = _Epoch(epoch.number + 1, self.resume_since)
                     break
                 members = epoch.held + self._inside(page.members, epoch.since)
                 epoch.commit_offset += self.page_size
@@ -204,9 +217,12 @@ class WindowPager:
             if (since is None or member.last_changed >= since) and member.last_changed < self.before
         ]
 
-    def _schedule(self, epoch: _Epoch) -> None:
-        # Enough requests queued to keep every connection busy while pages wait to be committed
-        # in order; bounded, so memory stays flat however large the audience.
+    def _schedule(self) -> None:
+        """Ask for more pages of the current epoch (with the lock held). Enough requests queued to
+        keep every connection busy while pages wait to be committed in order; bounded, so memory
+        stays flat however large the audience."""
+        epoch = self._epoch
+        assert epoch is not None
         while not self._stopping and len(self._in_flight) + len(epoch.ready) < 3 * self.concurrency:
             if epoch.known_total is not None:
                 limit = epoch.known_total
@@ -217,20 +233,43 @@ class WindowPager:
             if not self.keep_going():
                 self._stopping = True
                 return
-            since = None if epoch.since is None else epoch.since - 1  # see the module docstring
-            request = PageRequest(self.status, since, self.before, epoch.next_offset, self.page_size)
-            self._in_flight[self.executor.submit(self.source, request)] = (epoch.number, epoch.next_offset)
+            offset = epoch.next_offset
             epoch.next_offset += self.page_size
+            since = None if epoch.since is None else epoch.since - 1  # see the module docstring
+            future = self.executor.submit(
+                self.source, PageRequest(self.status, since, self.before, offset, self.page_size)
+            )
+            self._in_flight[future] = (epoch.number, offset)
+            future.add_done_callback(self._landed)
+
+    def _landed(self, future: Future[FetchedPage]) -> None:
+        """In the worker thread: an answer of the current epoch tells its size; ask for what follows."""
+        if future.cancelled() or future.exception() is not None:
+            return  # the iterating side raises it
+        with self._lock:
+            epoch = self._epoch
+            if epoch is None or self._in_flight.get(future, (-1, 0))[0] != epoch.number:
+                return
+            _remember_total(epoch, future.result().total)
+            self._schedule()
 
     def _collect(self, epoch: _Epoch) -> None:
         """Wait for at least one answer; keep those of the current epoch."""
-        done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
-        for future in done:
-            page_epoch, offset = self._in_flight.pop(future)
-            page = future.result()
-            self.stats.pages += 1
-            if page_epoch != epoch.number:
-                self.stats.discarded += 1
-                continue
-            epoch.ready[offset] = page
-            epoch.known_total = page.total if epoch.known_total is None else max(epoch.known_total, page.total)
+        with self._lock:
+            pending = list(self._in_flight)
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        with self._lock:
+            for future in done:
+                page_epoch, offset = self._in_flight.pop(future)
+                page = future.result()
+                self.stats.pages += 1
+                if page_epoch != epoch.number:
+                    self.stats.discarded += 1
+                    continue
+                epoch.ready[offset] = page
+                _remember_total(epoch, page.total)
+
+
+def _remember_total(epoch: _Epoch, total: int) -> None:
+    """The largest set size seen: how far to ask (for scheduling only)."""
+    epoch.known_total = total if epoch.known_total is None else max(epoch.known_total, total)

@@ -99,13 +99,15 @@ class SandboxClient:
         return dict(self._call("PATCH", f"/webhooks/{webhook_id}", settings))
 
     def webhook_settings(self, **settings: Any) -> dict[str, Any]:
-        """``timeout_seconds``, ``retry_delays``, ``retry_window_seconds``; reset() restores them."""
+        """``timeout_seconds``, ``retry_delays``, ``retry_window_seconds``, ``batch_seconds``,
+        ``batch_max_events``; reset() restores them."""
         return dict(
             self._call("PUT", "/webhook-settings", settings) if settings else self._call("GET", "/webhook-settings")
         )
 
     def webhook_deliveries(self, **filters: str) -> list[dict[str, Any]]:
-        """Deliveries, oldest first; filter by type, url, status, list_id, webhook_id."""
+        """Deliveries, oldest first; filter by kind (audience, mandrill), type, url, status,
+        list_id, webhook_id."""
         return list(self._call("GET", "/webhook-deliveries", params=filters))
 
     def wait_for_deliveries(self, count: int = 1, timeout: float = 10.0, **filters: str) -> list[dict[str, Any]]:
@@ -123,6 +125,25 @@ class SandboxClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(deliveries)} of {count} webhook deliveries ({filters}) after {timeout} s")
             time.sleep(0.02)
+
+    # -- Mandrill webhooks and message events ------------------------------------------------
+    def mandrill_webhooks(self) -> list[dict[str, Any]]:
+        """Mandrill's webhooks as ``webhooks/list`` answers (with ``auth_key``), plus ``enabled``."""
+        return list(self._call("GET", "/mandrill-webhooks"))
+
+    def add_mandrill_webhook(self, url: str, events: list[str], description: str = "") -> dict[str, Any]:
+        """``webhooks/add`` through the official SDK (the URL must answer the HEAD check)."""
+        return dict(self.transactional_sdk().webhooks.add({"url": url, "events": events, "description": description}))
+
+    def message_event(self, message_id: str, event: str, url: str | None = None) -> dict[str, Any]:
+        """The recipient of outbox message ``message_id`` opens it, clicks ``url`` (default: the
+        message's first link) or unsubscribes: ``{"event": {...}, "webhooks_queued": n}``."""
+        body = {"event": event, **({"url": url} if url is not None else {})}
+        return dict(self._call("POST", f"/outbox/{quote(message_id, safe='')}/events", body))
+
+    def test_mandrill_webhook(self, webhook_id: int) -> dict[str, Any]:
+        """Queue Mandrill's test POST (an empty list signed with ``test-webhook``); returns the delivery."""
+        return dict(self._call("POST", f"/mandrill-webhooks/{webhook_id}/test"))
 
     def act_on_member(
         self, email: str, action: str, *, list_id: str = DEFAULT_LIST_ID, actor: str = "user", **fields: Any

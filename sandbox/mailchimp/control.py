@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from sandbox.mailchimp import audience_actions
 from sandbox.mailchimp.constants import DEFAULT_LIST_ID
 from sandbox.mailchimp.http_types import Request, Response, json_response, parse_json_body
+from sandbox.mailchimp.mandrill_tracking import TrackingRefused
 from sandbox.mailchimp.problems import MarketingError
 from sandbox.mailchimp.state import KEY_KINDS, SandboxState
 from sandbox.mailchimp.traffic import FaultSettings, Traffic
@@ -21,6 +22,8 @@ from sandbox.mailchimp.webhook_delivery import DeliverySettings
 PREFIX = "/_sandbox"
 _MEMBER_ACTIONS = re.compile(r"^/members/(?P<list_id>[^/]+)/(?P<reference>[^/]+)/actions$")
 _WEBHOOK = re.compile(r"^/webhooks/(?P<webhook_id>[^/]+)$")
+_MESSAGE_EVENTS = re.compile(r"^/outbox/(?P<message_id>[^/]+)/events$")
+_MANDRILL_WEBHOOK_TEST = re.compile(r"^/mandrill-webhooks/(?P<webhook_id>[0-9]+)/test$")
 MAX_SEED_COUNT = 5_000_000
 _FREEZE_AFTER_SEEDING = 100_000
 
@@ -59,6 +62,7 @@ class ControlApi:
             ("GET", "/webhook-settings"): self._webhook_settings,
             ("PUT", "/webhook-settings"): self._set_webhook_settings,
             ("POST", "/campaigns"): self._send_campaign,
+            ("GET", "/mandrill-webhooks"): self._mandrill_webhooks,
         }
         handler: Callable[..., Any] | None = handlers.get(route)
         params: dict[str, str] = {}
@@ -75,7 +79,7 @@ class ControlApi:
             return json_response(handler(request, **params))
         except ControlError as error:
             return json_response({"error": str(error)}, error.status)
-        except audience_actions.ActionRefused as refused:
+        except (audience_actions.ActionRefused, TrackingRefused) as refused:
             return json_response({"error": str(refused)}, refused.status)
         except MarketingError as error:
             # The Marketing API's own rules refused the change (a fake address, a required field).
@@ -85,6 +89,8 @@ class ControlApi:
         return [
             ("POST", _MEMBER_ACTIONS, self._member_action),
             ("PATCH", _WEBHOOK, self._update_webhook),
+            ("POST", _MESSAGE_EVENTS, self._message_event),
+            ("POST", _MANDRILL_WEBHOOK_TEST, self._test_mandrill_webhook),
         ]
 
     @staticmethod
@@ -245,10 +251,10 @@ class ControlApi:
         raise ControlError(404, f"no webhook {webhook_id}")
 
     def _webhook_deliveries(self, request: Request) -> list[dict[str, Any]]:
-        """Deliveries, oldest first; ?type=, ?url=, ?status=, ?list_id=, ?webhook_id= filter."""
+        """Deliveries, oldest first; ?kind=, ?type=, ?url=, ?status=, ?list_id=, ?webhook_id= filter."""
         filters = {
             name: request.query[name]
-            for name in ("type", "url", "status", "list_id", "webhook_id")
+            for name in ("kind", "type", "url", "status", "list_id", "webhook_id")
             if request.query.get(name)
         }
         return [
@@ -278,3 +284,30 @@ class ControlApi:
 
     def _send_campaign(self, request: Request) -> dict[str, Any]:
         return audience_actions.send_campaign(self.state, self._body(request))
+
+    # -- Mandrill tracking -----------------------------------------------------------------
+    def _message_event(self, request: Request, message_id: str) -> dict[str, Any]:
+        """``{"event": "open" | "click" | "unsub", "url": "..."}``: the recipient of the outbox
+        message ``message_id`` (a recipient's ``_id``) acts on it; the event goes to the
+        Mandrill webhooks that want it."""
+        body = self._body(request)
+        unknown = set(body) - {"event", "url"}
+        if unknown:
+            raise ControlError(400, f"unknown fields {sorted(unknown)}; use ['event', 'url']")
+        url = body.get("url")
+        if url is not None and not isinstance(url, str):
+            raise ControlError(400, "url must be a string")
+        with self.state.lock:
+            return self.state.mandrill.fire(message_id, str(body.get("event")), url)
+
+    def _mandrill_webhooks(self, request: Request) -> list[dict[str, Any]]:
+        """Mandrill's webhooks as ``webhooks/list`` shows them, plus ``enabled``."""
+        with self.state.lock:
+            return [
+                {**webhook.document(), "enabled": webhook.enabled} for webhook in self.state.mandrill.webhooks.values()
+            ]
+
+    def _test_mandrill_webhook(self, request: Request, webhook_id: str) -> dict[str, Any]:
+        """Post Mandrill's test delivery: ``mandrill_events=[]`` signed with ``test-webhook``."""
+        with self.state.lock:
+            return self.state.mandrill.send_test(int(webhook_id))

@@ -7,12 +7,15 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.mailchimp.http_types import dump_json
+from sandbox.mailchimp.mandrill_events import REJECT_ADDRESS
 from sandbox.mailchimp.merge_language import MERGE_LANGUAGES, render
 from sandbox.mailchimp.problems import MandrillError
-from sandbox.mailchimp.state import SandboxState
+
+if TYPE_CHECKING:
+    from sandbox.mailchimp.state import SandboxState
 
 _EMAIL_PATTERN = re.compile(r"^[^@\s\"<>(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 _EDITABLE_REGION = re.compile(
@@ -112,6 +115,8 @@ def send_message(
                 result["status"] = "invalid"
             elif reject is not None:
                 result.update(status="rejected", reject_reason=reject["reason"])
+            elif email.lower() == REJECT_ADDRESS:
+                result.update(status="rejected", reject_reason="custom")  # Mandrill's test address
             elif sender_domain not in state.verified_domains:
                 result.update(status="rejected", reject_reason="unsigned")
             elif scheduled:
@@ -133,9 +138,9 @@ def send_message(
                 }
             )
         if deliveries:
-            state.outbox.append(
-                _outbox_entry(body, message, api_version, template, from_email, from_name, language, deliveries)
-            )
+            entry = _outbox_entry(body, message, api_version, template, from_email, from_name, language, deliveries)
+            state.outbox.append(entry)
+            state.mandrill.after_send(entry)
     return results
 
 

@@ -81,6 +81,7 @@ MANDRILL_ERROR_CODES: dict[str, int] = {
     "Unknown_Template": 5,
     "Invalid_Template": 6,
     "Invalid_Reject": 12,
+    "Unknown_Webhook": 3,
     "Unknown_Method": -1,
     "RequestLimitExceeded": 429,
     "GeneralError": -1,

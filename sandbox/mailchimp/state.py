@@ -17,6 +17,7 @@ from sandbox.mailchimp.constants import (
     TRANSACTIONAL_API_KEY,
     VERIFIED_SENDING_DOMAINS,
 )
+from sandbox.mailchimp.mandrill_tracking import MandrillTracking
 from sandbox.mailchimp.members import MemberChange
 from sandbox.mailchimp.webhook_delivery import WebhookDeliveries
 from sandbox.mailchimp.webhook_payloads import ChangeDetails, fired_at, member_events
@@ -52,6 +53,8 @@ class SandboxState:
         self.since_last_changed_inclusive = True
         self.member_changes: list[MemberChange] = []
         self.deliveries = WebhookDeliveries(self.lock)
+        # Mandrill's webhooks and the events of sent messages.
+        self.mandrill = MandrillTracking(self)
         self.reset()
 
     def reset(self) -> None:
@@ -65,6 +68,7 @@ class SandboxState:
             self.since_last_changed_inclusive = True
             self.member_changes.clear()
             self.deliveries.reset()
+            self.mandrill.reset()
 
     def add_audience(self, list_id: str, name: str) -> Audience:
         with self.lock:

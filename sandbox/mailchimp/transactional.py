@@ -11,6 +11,7 @@ from typing import Any
 
 from sandbox.mailchimp.http_types import Request, Response, json_response, parse_json_body
 from sandbox.mailchimp.mandrill_send import is_valid_address, send_message, validation_error
+from sandbox.mailchimp.mandrill_webhooks import MandrillWebhookApi
 from sandbox.mailchimp.problems import MandrillError, mandrill_error_response
 from sandbox.mailchimp.state import SandboxState
 
@@ -33,6 +34,9 @@ def _template_slug(name: str) -> str:
 class TransactionalApi:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
+        webhooks = MandrillWebhookApi(
+            state.lock, state.mandrill.webhooks, lambda: state.deliveries.settings.timeout_seconds
+        )
         self._calls: dict[str, Handler] = {
             "users/ping": lambda body, version: "PONG!",
             "users/ping2": lambda body, version: {"PING": "PONG!"},
@@ -47,6 +51,11 @@ class TransactionalApi:
             "rejects/add": self._add_reject,
             "rejects/list": self._list_rejects,
             "rejects/delete": self._delete_reject,
+            "webhooks/add": webhooks.add,
+            "webhooks/list": webhooks.list,
+            "webhooks/info": webhooks.info,
+            "webhooks/update": webhooks.update,
+            "webhooks/delete": webhooks.delete,
         }
 
     def handle(self, request: Request) -> Response:

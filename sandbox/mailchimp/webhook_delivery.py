@@ -1,7 +1,10 @@
-"""Delivering audience webhook events as Mailchimp does: a form-encoded POST from a background
-thread (the API answer never waits for it), a timeout (Mailchimp's 10 s), retries of failed
-deliveries on a schedule compressed from Mailchimp's 75 minutes, and a 410 that disables the
-webhook for good. Every delivery is kept (newest first out) for tests and the page."""
+"""Delivering webhooks from background threads (the API answer never waits for them), with a
+timeout (Mailchimp's 10 s), retries of failed deliveries on a schedule compressed from
+Mailchimp's 75 minutes, and every delivery kept (newest first out) for tests and the page.
+
+What is posted, where and how it is signed belongs to a delivery's target: an audience webhook
+(one form-encoded event, a 410 disables the webhook for good) or a Mandrill batch (see
+mandrill_tracking.py). The queue, the senders and the retry schedule are shared."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 
@@ -40,6 +43,9 @@ class DeliverySettings:
     timeout_seconds: float = 10.0
     retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
     retry_window_seconds: float = 75.0
+    # Mandrill collects events for a while and posts them together, at most 1,000 to a batch.
+    batch_seconds: float = 0.5
+    batch_max_events: int = 1000
 
     @classmethod
     def from_body(cls, body: dict[str, Any], current: DeliverySettings) -> DeliverySettings:
@@ -49,13 +55,20 @@ class DeliverySettings:
         delays = body.get("retry_delays", current.retry_delays)
         if not isinstance(delays, list | tuple) or not delays or not all(_positive(delay) for delay in delays):
             raise ValueError("retry_delays must be a non-empty list of positive seconds")
+        batch_max_events = body.get("batch_max_events", current.batch_max_events)
+        if not isinstance(batch_max_events, int) or isinstance(batch_max_events, bool):
+            raise ValueError("batch_max_events must be an integer between 1 and 1000")
         settings = cls(
             timeout_seconds=float(body.get("timeout_seconds", current.timeout_seconds)),
             retry_delays=tuple(float(delay) for delay in delays),
             retry_window_seconds=float(body.get("retry_window_seconds", current.retry_window_seconds)),
+            batch_seconds=float(body.get("batch_seconds", current.batch_seconds)),
+            batch_max_events=batch_max_events,
         )
         if settings.timeout_seconds <= 0 or settings.retry_window_seconds < 0:
             raise ValueError("timeout_seconds must be positive and retry_window_seconds not negative")
+        if settings.batch_seconds < 0 or not 1 <= settings.batch_max_events <= 1000:
+            raise ValueError("batch_seconds must not be negative and batch_max_events be between 1 and 1000")
         return settings
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,12 +93,13 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 @dataclass
 class Delivery:
-    """One event to one webhook, through all its attempts. ``status``: pending (first attempt
+    """One POST to one webhook, through all its attempts. ``status``: pending (first attempt
     not made yet), retrying, delivered, failed (the retry window closed), gone (the receiver
-    answered 410 and the webhook was disabled)."""
+    answered 410 and the webhook was disabled). ``kind``: ``audience`` (one Mailchimp event) or
+    ``mandrill`` (a batch of Mandrill events, named in ``events``)."""
 
     id: int
-    webhook_id: str
+    webhook_id: str | int
     list_id: str
     url: str
     type: str
@@ -93,6 +107,8 @@ class Delivery:
     fired_at: str
     body: str
     signed: bool
+    kind: str = "audience"
+    events: list[str] = field(default_factory=list)
     status: str = "pending"
     attempts: int = 0
     answered: int | None = None  # the last HTTP status received (None: no answer)
@@ -102,6 +118,46 @@ class Delivery:
 
     def document(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class DeliveryTarget(Protocol):
+    """Where a delivery goes and what happens after each attempt. Both methods are called with
+    the sandbox state's lock held, so they may read and change webhooks."""
+
+    stops_on_gone: bool  # a 410 ends the delivery (status gone) instead of a retry
+
+    def request(self, delivery: Delivery) -> tuple[str, bytes, dict[str, str]] | None:
+        """URL, body and headers of the next attempt; None when the webhook takes no more."""
+        ...
+
+    def settle(self, delivery: Delivery) -> None:
+        """After an attempt was recorded (``delivery.status`` says how it went)."""
+        ...
+
+
+class AudienceTarget:
+    """An audience webhook: the event's form as it was queued, signed afresh on each attempt
+    when the webhook has a secret; a 410 disables the webhook."""
+
+    stops_on_gone = True
+
+    def __init__(self, webhook: Webhook) -> None:
+        self.webhook = webhook
+
+    def request(self, delivery: Delivery) -> tuple[str, bytes, dict[str, str]] | None:
+        if not self.webhook.enabled:
+            return None
+        body = delivery.body.encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": DELIVERY_USER_AGENT}
+        if self.webhook.secret is not None:
+            headers[SIGNATURE_HEADER] = signature(self.webhook.secret, int(time.time()), body)
+        return self.webhook.url, body, headers
+
+    def settle(self, delivery: Delivery) -> None:
+        if delivery.status == "gone":
+            self.webhook.enabled = False
+            self.webhook.disabled_reason = f"{self.webhook.url} answered 410 Gone to a delivery"
+            logger.info("webhook %s disabled: its receiver answered 410", self.webhook.id)
 
 
 class WebhookDeliveries:
@@ -114,7 +170,7 @@ class WebhookDeliveries:
     def __init__(self, lock: threading.RLock) -> None:
         self._state_lock = lock
         self._lock = threading.Condition()
-        self._queue: list[tuple[float, int, Delivery, Webhook, int]] = []
+        self._queue: list[tuple[float, int, Delivery, DeliveryTarget, int]] = []
         self._sequence = itertools.count()
         self._ids = itertools.count(1)
         self._generation = 0
@@ -123,7 +179,7 @@ class WebhookDeliveries:
         self.settings = DeliverySettings()
         # Daemon threads (not an executor's): stopping the sandbox never waits for a receiver
         # that hangs until the timeout.
-        self._due: queue.SimpleQueue[tuple[Delivery, Webhook, int] | None] = queue.SimpleQueue()
+        self._due: queue.SimpleQueue[tuple[Delivery, DeliveryTarget, int] | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._schedule, name="sandbox-webhook-scheduler", daemon=True)]
         self._threads += [
             threading.Thread(target=self._send, name=f"sandbox-webhook-{number}", daemon=True)
@@ -146,7 +202,7 @@ class WebhookDeliveries:
 
     def enqueue(self, webhook: Webhook, event: WebhookEvent, source: str) -> Delivery:
         delivery = Delivery(
-            id=next(self._ids),
+            id=self.new_id(),
             webhook_id=webhook.id,
             list_id=webhook.list_id,
             url=webhook.url,
@@ -156,14 +212,26 @@ class WebhookDeliveries:
             body=event.body().decode(),
             signed=webhook.secret is not None,
         )
+        return self.submit(delivery, AudienceTarget(webhook))
+
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    @property
+    def generation(self) -> int:
+        """Changes at every clear(): work made before it is dropped."""
+        return self._generation
+
+    def submit(self, delivery: Delivery, target: DeliveryTarget, delay: float = 0.0) -> Delivery:
+        """Log the delivery and make its first attempt after ``delay`` seconds."""
         with self._lock:
             self._log.append(delivery)
-            self._push(time.monotonic(), delivery, webhook)
+            self._push(time.monotonic() + delay, delivery, target)
         return delivery
 
-    def _push(self, due: float, delivery: Delivery, webhook: Webhook, generation: int | None = None) -> None:
+    def _push(self, due: float, delivery: Delivery, target: DeliveryTarget, generation: int | None = None) -> None:
         generation = self._generation if generation is None else generation
-        heapq.heappush(self._queue, (due, next(self._sequence), delivery, webhook, generation))
+        heapq.heappush(self._queue, (due, next(self._sequence), delivery, target, generation))
         self._lock.notify()
 
     def _schedule(self) -> None:
@@ -177,26 +245,23 @@ class WebhookDeliveries:
                 if wait > 0:
                     self._lock.wait(wait)
                     continue
-                _, _, delivery, webhook, generation = heapq.heappop(self._queue)
+                _, _, delivery, target, generation = heapq.heappop(self._queue)
                 if generation == self._generation:
-                    self._due.put((delivery, webhook, generation))
+                    self._due.put((delivery, target, generation))
 
     def _send(self) -> None:
         while (work := self._due.get()) is not None:
             self._attempt(*work)
 
     # -- sending -------------------------------------------------------------------------
-    def _attempt(self, delivery: Delivery, webhook: Webhook, generation: int) -> None:
+    def _attempt(self, delivery: Delivery, target: DeliveryTarget, generation: int) -> None:
         settings = self.settings
         with self._state_lock:
-            enabled, secret, url = webhook.enabled, webhook.secret, webhook.url
-        if not enabled:
+            request = target.request(delivery)
+        if request is None:
             self._give_up(delivery, generation, "the webhook was deleted or disabled before this attempt")
             return
-        body = delivery.body.encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": DELIVERY_USER_AGENT}
-        if secret is not None:
-            headers[SIGNATURE_HEADER] = signature(secret, int(time.time()), body)
+        url, body, headers = request
         started = time.time()
         answered: int | None = None
         error = ""
@@ -208,10 +273,16 @@ class WebhookDeliveries:
             error = f"timeout after {settings.timeout_seconds:g} s"
         except requests.RequestException as failure:
             error = f"{type(failure).__name__}: connection failed"
-        self._record(delivery, webhook, generation, started, answered, error)
+        self._record(delivery, target, generation, started, answered, error)
 
     def _record(
-        self, delivery: Delivery, webhook: Webhook, generation: int, started: float, answered: int | None, error: str
+        self,
+        delivery: Delivery,
+        target: DeliveryTarget,
+        generation: int,
+        started: float,
+        answered: int | None,
+        error: str,
     ) -> None:
         settings = self.settings
         with self._lock:
@@ -224,21 +295,18 @@ class WebhookDeliveries:
             delivery.history.append({"at": round(started, 3), "answered": answered, "error": error, "seconds": took})
             if answered is not None and 200 <= answered < 300:
                 delivery.status = "delivered"
-            elif answered == 410:
+            elif answered == 410 and target.stops_on_gone:
                 delivery.status = "gone"
             else:
                 next_attempt = delivery.attempts + 1
                 due_in = settings.delay_before(next_attempt)
                 if time.time() + due_in - delivery.created <= settings.retry_window_seconds:
                     delivery.status = "retrying"
-                    self._push(time.monotonic() + due_in, delivery, webhook, generation)
+                    self._push(time.monotonic() + due_in, delivery, target, generation)
                 else:
                     delivery.status = "failed"
-        if delivery.status == "gone":
-            with self._state_lock:
-                webhook.enabled = False
-                webhook.disabled_reason = f"{webhook.url} answered 410 Gone to a delivery"
-            logger.info("webhook %s disabled: its receiver answered 410", webhook.id)
+        with self._state_lock:
+            target.settle(delivery)
 
     def _give_up(self, delivery: Delivery, generation: int, error: str) -> None:
         with self._lock:

@@ -6,15 +6,21 @@ this step until the job says ``done`` (locally, ``make invoke`` does the same). 
 1. a finished run of this schedule tick (``run#`` record) -> nothing to do for this audience;
 2. take (or renew) the stream's lock, else :class:`ExportBusy` (the state machine waits, retries);
 3. continue the run's checkpoint, or start one: window ``[watermark, now - settle)`` (full runs
-   start at the beginning), a multipart upload, the CSV columns;
+   start at the beginning), the CSV columns;
 4. page through the window (:mod:`export_paging`) into the gzip stream (:mod:`export_writer`),
    checkpointing at every part, until the window is done or the invocation's budget is spent;
    not done: park the tail, checkpoint, return;
-5. done: upload the last part and checkpoint phase ``completing``; complete the upload and
-   checkpoint ``finalizing``; write the manifest, then commit watermark + run record and drop
-   checkpoint and lock in one transaction. Each phase is resumable: a retry after a death
+5. done: a multipart stream uploads its last part and checkpoints phase ``completing``, then
+   completes the upload; a stream that never left memory is put whole. Then the manifest (with
+   the checkpoint of phase ``finalizing`` alongside), then one transaction commits watermark +
+   run record and drops checkpoint and lock. Each phase is resumable: a retry after a death
    between two of these steps takes the next one (completing again is safe, see
-   :func:`export_writer.complete_upload`) and never writes the stream again.
+   :func:`export_writer.complete_upload`); a stream put whole is simply exported again.
+
+The first step of an audience does not wait for 1-3 to ask Mailchimp for pages: a new run's
+window is known from the clock (and the watermark), so its first round of pages and the merge
+fields go out first (:meth:`ExportSession.start`), and DynamoDB and S3 are asked while they
+are on the wire. A run to resume instead drops them unread.
 
 The lock lease runs to the invocation's deadline plus the state machine's longest wait before
 it calls again, plus a margin: it cannot lapse while the run's execution is alive, so a lock
@@ -23,7 +29,7 @@ which then continues the run).
 
 Failures: a transient one (Mailchimp 429/5xx after retries, network, S3/DynamoDB throttling or
 contention) keeps the checkpoint and raises :class:`ExportInterrupted`, so a retry resumes.
-Anything else aborts the run (upload aborted, staging and any completed object removed,
+Anything else aborts the run (upload aborted, staging and any completed or put object removed,
 checkpoint and lock dropped) and raises :class:`ExportFailed`; nothing partial stays visible.
 ``action: abort`` (the state machine's catch) does the same cleanup for a run that ran out of
 retries. Only the lock's holder cleans up: two executions of one schedule tick share the run,

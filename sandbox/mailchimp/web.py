@@ -1,8 +1,9 @@
 """The page at ``/``: audiences with member counts by status, the newest members with buttons
 that act as the subscriber or an admin (confirm, unsubscribe, clean, change address, edit
 profile: the control API's member actions, which fire the audience webhooks), the webhooks
-and their recent deliveries, and the outbox with every email rendered (in a sandboxed iframe,
-so a message's HTML cannot touch the page)."""
+and their recent deliveries, the Mandrill webhooks, and the outbox with every email rendered
+(in a sandboxed iframe, so a message's HTML cannot touch the page) and each recipient's events,
+with buttons that open, click or unsubscribe as the person."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sandbox.mailchimp.audiences import Audience
 from sandbox.mailchimp.http_types import HTML_CONTENT_TYPE, Response
 from sandbox.mailchimp.state import SandboxState
 from sandbox.mailchimp.traffic import Traffic
+from sandbox.mailchimp.web_mandrill import SCRIPT as MANDRILL_SCRIPT
+from sandbox.mailchimp.web_mandrill import mandrill_webhooks_section, recipients_section
 from sandbox.mailchimp.web_webhooks import deliveries_section, webhooks_section
 
 NEWEST_MEMBERS = 10
@@ -28,7 +31,7 @@ th, td { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left; font-si
 th { background: #f3f1ea; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .message { border: 1px solid #ddd; background: white; padding: .8rem; margin-bottom: 1rem; }
 .message iframe { width: 100%; height: 14rem; border: 1px solid #eee; }
-.status-rejected, .status-invalid { color: #b00020; font-weight: bold; }
+.status-rejected, .status-invalid, .status-bounced, .status-soft-bounced { color: #b00020; font-weight: bold; }
 .muted { color: #777; } code { background: #f3f1ea; padding: 0 .2rem; }
 td.actions details { display: inline-block; margin-left: .3rem; } td.actions input { width: 10rem; }
 button { cursor: pointer; }
@@ -85,6 +88,8 @@ def render_page(state: SandboxState, traffic: Traffic) -> Response:
         newest = [_newest_members(audience) for audience in audiences]
         messages = list(state.outbox)[-OUTBOX_SHOWN:][::-1]
         webhooks = webhooks_section(state)
+        mandrill_webhooks = mandrill_webhooks_section(state)
+        outbox = "".join(_message(message) for message in messages) or _NO_EMAIL
     deliveries = deliveries_section(state.deliveries.snapshot())
     stats = traffic.snapshot()
     body = f"""<!doctype html>
@@ -105,9 +110,11 @@ def render_page(state: SandboxState, traffic: Traffic) -> Response:
 {webhooks}
 <h2>Webhook deliveries</h2>
 {deliveries}
+<h2>Mandrill webhooks</h2>
+{mandrill_webhooks}
 <h2>Outbox ({len(state.outbox)})</h2>
-<div data-testid="outbox">{"".join(_message(message) for message in messages) or _NO_EMAIL}</div>
-<script>{_SCRIPT}</script>
+<div data-testid="outbox">{outbox}</div>
+<script>{_SCRIPT}{MANDRILL_SCRIPT}</script>
 </body></html>"""
     return Response(status=200, body=body.encode(), content_type=HTML_CONTENT_TYPE)
 
@@ -171,17 +178,13 @@ def _member_actions(audience: Audience, member: dict[str, Any]) -> str:
 
 
 def _message(message: dict[str, Any]) -> str:
-    recipients = ", ".join(
-        f'<span class="status-{escape(r["status"])}">{escape(r["email"])} ({escape(r["status"])}'
-        f"{': ' + escape(r['reject_reason']) if r.get('reject_reason') else ''})</span>"
-        for r in message["recipients"]
-    )
+    """Called with the state lock held (the recipients' events change under it)."""
     template = f" · template <code>{escape(message['template_name'])}</code>" if message["template_name"] else ""
     tags = f" · tags {escape(', '.join(map(str, message['tags'])))}" if message["tags"] else ""
     sender = f"{escape(message['from_name'])} &lt;{escape(message['from_email'])}&gt;"
     return f"""<div class="message" data-testid="message">
 <div><strong data-testid="subject">{escape(message["subject"])}</strong></div>
 <div class="muted">from {sender} · {escape(message["sent_at"])}{template}{tags}</div>
-<div>to {recipients}</div>
+{recipients_section(message)}
 <iframe sandbox="" title="{escape(message["subject"])}" srcdoc="{escape(message["html"], quote=True)}"></iframe>
 </div>"""

@@ -3,6 +3,7 @@ signed) and the newest deliveries with their attempts and answers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 from typing import Any
 
@@ -41,9 +42,16 @@ def webhooks_section(state: SandboxState) -> str:
 def _delivery_row(delivery: dict[str, Any]) -> str:
     answered = "" if delivery["answered"] is None else str(delivery["answered"])
     failed = delivery["status"] in ("failed", "gone", "retrying")
+    kind = delivery.get("kind", "audience")
+    shown = delivery["type"]
+    if kind == "mandrill":  # a batch: what it carries
+        counts = Counter(delivery["events"])
+        carried = ", ".join(name if count == 1 else f"{name} x{count}" for name, count in counts.items())
+        shown = f"Mandrill {delivery['type']}: {carried or 'no events'}"
     return (
-        f'<tr data-type="{escape(delivery["type"])}" data-status="{escape(delivery["status"])}">'
-        f"<td>{escape(delivery['fired_at'])}</td><td>{escape(delivery['type'])}</td>"
+        f'<tr data-kind="{escape(kind)}" data-type="{escape(delivery["type"])}" '
+        f'data-status="{escape(delivery["status"])}">'
+        f"<td>{escape(delivery['fired_at'])}</td><td>{escape(shown)}</td>"
         f"<td>{escape(delivery['source'])}</td><td>{escape(delivery['url'])}</td>"
         f'<td class="{"status-rejected" if failed else ""}">{escape(delivery["status"])}</td>'
         f"<td class='number'>{delivery['attempts']}</td><td class='number'>{escape(answered)}</td>"

@@ -172,3 +172,43 @@ def test_an_admin_changes_the_address_and_unsubscribes_with_a_reason_from_the_pa
     page.reload()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sandbox-web-webhooks.png"), full_page=True)
+
+
+def test_the_outbox_buttons_fire_mandrill_events_to_the_webhook(
+    sandbox: SandboxClient,
+    transactional: mailchimp_transactional.Client,
+    webhook_receiver: Callable[..., WebhookReceiver],
+    unique_email: Callable[[str], str],
+    page: Any,
+) -> None:
+    # Given a Mandrill webhook and a delivered message
+    sandbox.webhook_settings(batch_seconds=0.05)
+    receiver = webhook_receiver()
+    sandbox.add_mandrill_webhook(receiver.url, ["send", "delivered", "open", "click"])
+    email = unique_email("reader")
+    transactional.messages.send(
+        {
+            "message": {
+                "from_email": "hello@example.org",
+                "subject": "Links",
+                "html": '<p><a href="https://example.org/start">start</a></p>',
+                "to": [{"email": email}],
+            }
+        }
+    )
+    sandbox.wait_for_deliveries(kind="mandrill")
+    page.goto(sandbox.url)
+    recipient = page.locator(f'[data-testid="recipients"] tr[data-email="{email}"]')
+
+    # When
+    recipient.locator('button[data-mandrill-event="click"]').click()
+    page.locator('[data-testid="action-result"]', has_text="click").wait_for()
+    sandbox.wait_for_deliveries(2, kind="mandrill")
+    page.reload()
+
+    # Then
+    events = page.locator(f'[data-testid="recipients"] tr[data-email="{email}"] [data-field="events"]')
+    assert events.inner_text() == "send, delivered, click https://example.org/start"
+    assert page.locator('[data-testid="mandrill-webhooks"] [data-field="events_sent"]').inner_text() == "3"
+    assert page.locator('[data-testid="deliveries"] tr[data-kind="mandrill"][data-status="delivered"]').count() == 2
+    page.screenshot(path=str(ARTIFACTS / "sandbox-web-mandrill.png"), full_page=True)

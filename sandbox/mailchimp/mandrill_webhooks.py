@@ -17,8 +17,9 @@ import itertools
 import json
 import secrets
 import string
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,10 +181,12 @@ def check_url(url: str, timeout_seconds: float) -> None:
 class MandrillWebhookApi:
     """The ``webhooks/*`` calls over a dict of webhooks guarded by the state lock."""
 
-    def __init__(self, lock: Any, webhooks: dict[int, MandrillWebhook], timeout: Any) -> None:
+    def __init__(
+        self, lock: threading.RLock, webhooks: dict[int, MandrillWebhook], timeout: Callable[[], float]
+    ) -> None:
         self._lock = lock
         self._webhooks = webhooks
-        self._timeout = timeout  # () -> seconds: the delivery settings' timeout
+        self._timeout = timeout  # the delivery settings' timeout, read at each check
 
     def _webhook(self, body: dict[str, Any]) -> MandrillWebhook:
         webhook_id = _checked_id(body.get("id"))

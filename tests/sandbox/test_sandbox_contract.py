@@ -400,3 +400,40 @@ def test_transactional_errors_match_the_spec(
     # Then
     assert response.status_code == status
     assert [error.message for error in validator.iter_errors(response.json())] == []
+
+
+def test_mandrill_webhook_answers_match_the_spec(
+    sandbox: SandboxClient, transactional_errors_spec: dict[str, Any], webhook_receiver: Callable[..., WebhookReceiver]
+) -> None:
+    # Given the OpenAPI 3.1 spec: the Swagger 2.0 one types last_sent_at and last_error as
+    # strings, though a webhook that never posted has null for both
+    components = closed(copy.deepcopy(transactional_errors_spec["components"]))
+    receiver = webhook_receiver()
+
+    def validate(schema: str, document: Any) -> list[str]:
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": f"#/components/schemas/{schema}", "components": components}
+        )
+        return [error.message for error in validator.iter_errors(document)]
+
+    def call(name: str, **body: Any) -> Any:
+        answer = requests.post(
+            f"{sandbox.transactional_url}/webhooks/{name}.json",
+            json={"key": sandbox.transactional_api_key, **body},
+            timeout=10,
+        )
+        return answer.json()
+
+    # When
+    added = call("add", url=receiver.url, events=["send", "delivered"], description="d")
+    answers = {
+        "WebhooksAddResponse": added,
+        "WebhooksListResponse": call("list"),
+        "WebhooksInfoResponse": call("info", id=added["id"]),
+        "WebhooksUpdateResponse": call("update", id=added["id"], url=receiver.url, events=["open"]),
+        "WebhooksDeleteResponse": call("delete", id=added["id"]),
+        "WebhookNotFoundError": call("info", id=added["id"]),
+    }
+
+    # Then
+    assert {name: validate(name, document) for name, document in answers.items()} == {name: [] for name in answers}

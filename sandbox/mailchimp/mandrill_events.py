@@ -151,6 +151,11 @@ def tracking_event(
     return _event(entry, recipient, name, ts, **extra, **_PERSON)
 
 
+def sync_event(action: str, entry: dict[str, Any], ts: int) -> dict[str, Any]:
+    """A rejection list change as Mandrill's sync webhooks post it (``type``, not ``event``)."""
+    return {"type": "blacklist", "action": action, "reject": dict(entry), "ts": ts}
+
+
 def first_link(html: str) -> str | None:
     """The first http(s) link of a message, the default target of a click."""
     start = html.find('href="http')

@@ -6,7 +6,8 @@ A batch collects events for ``batch_seconds`` (a delivery setting) from its firs
 ``mandrill_events``, signed with the webhook's ``auth_key`` over its URL as it is at that
 attempt. The shared delivery machinery retries it on anything but a 2xx (Mandrill has no 410
 rule); the webhook's ``batches_sent``, ``events_sent``, ``last_sent_at`` and ``last_error``
-follow. Everything but the sending happens with the state lock held.
+follow. Sync events (the rejection list's ``blacklist`` changes) travel in batches of their own,
+never mixed with message events. Everything but the sending happens with the state lock held.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sandbox.mailchimp.mandrill_events import (
     events_after_send,
     first_link,
     start_tracking,
+    sync_event,
     tracking_event,
 )
 from sandbox.mailchimp.mandrill_webhooks import TEST_WEBHOOK_KEY, MandrillWebhook, signed_form
@@ -82,7 +84,8 @@ class MandrillTracking:
     def __init__(self, state: SandboxState) -> None:
         self._state = state
         self.webhooks: dict[int, MandrillWebhook] = {}
-        self._open: dict[int, tuple[MandrillBatch, Delivery]] = {}
+        # The open batch of each webhook, for message events and for sync events.
+        self._open: dict[tuple[int, str], tuple[MandrillBatch, Delivery]] = {}
 
     @property
     def _deliveries(self) -> WebhookDeliveries:
@@ -126,22 +129,28 @@ class MandrillTracking:
         queued = 0
         for webhook in self.webhooks.values():
             for event in events:
-                if webhook.wants(event["event"]):
-                    self._batch_for(webhook).append(event)
+                family = "message" if "event" in event else "sync"
+                if webhook.wants(event["event"] if family == "message" else event["type"]):
+                    self._batch_for(webhook, family).append(event)
                     queued += 1
         return queued
 
-    def _batch_for(self, webhook: MandrillWebhook) -> _OpenBatch:
+    def rejection_changed(self, action: str, entry: dict[str, Any]) -> int:
+        """A ``blacklist`` sync event: an address was added to (``add``) or removed from
+        (``remove``) the rejection list."""
+        return self.publish([sync_event(action, entry, int(time.time()))])
+
+    def _batch_for(self, webhook: MandrillWebhook, family: str) -> _OpenBatch:
         settings = self._deliveries.settings
         generation = self._deliveries.generation
-        current = self._open.get(webhook.id)
+        current = self._open.get((webhook.id, family))
         if current is not None:
             batch, delivery = current
             if not batch.sealed and batch.generation == generation and len(batch.events) < settings.batch_max_events:
                 return _OpenBatch(batch, delivery)
         batch = MandrillBatch(webhook, generation)
         delivery = self._delivery(webhook, "batch")
-        self._open[webhook.id] = (batch, delivery)
+        self._open[(webhook.id, family)] = (batch, delivery)
         self._deliveries.submit(delivery, batch, delay=settings.batch_seconds)
         return _OpenBatch(batch, delivery)
 
@@ -185,7 +194,7 @@ class MandrillTracking:
             return
         email = event["msg"]["email"]
         now = _mandrill_time(time.time())
-        self._state.rejects[email.lower()] = {
+        entry = self._state.rejects[email.lower()] = {
             "email": email,
             "reason": reason,
             "detail": event["msg"].get("diag") or f"{event['event']} event",
@@ -196,6 +205,7 @@ class MandrillTracking:
             "subaccount": None,
             "sender": None,
         }
+        self.rejection_changed("add", entry)
 
 
 class _OpenBatch:
@@ -207,4 +217,4 @@ class _OpenBatch:
 
     def append(self, event: dict[str, Any]) -> None:
         self.batch.events.append(event)
-        self.delivery.events.append(event["event"])
+        self.delivery.events.append(event.get("event") or event["type"])

@@ -185,6 +185,7 @@ class TransactionalApi:
                 "subaccount": body.get("subaccount"),
                 "sender": None,
             }
+            self.state.mandrill.rejection_changed("add", self.state.rejects[email.lower()])
         return {"email": email, "added": True}
 
     def _list_rejects(self, body: dict[str, Any], version: str) -> list[dict[str, Any]]:
@@ -197,5 +198,8 @@ class TransactionalApi:
         if not isinstance(email, str):
             raise validation_error({"email": "Please enter a valid email address"})
         with self.state.lock:
-            deleted = self.state.rejects.pop(email.lower(), None) is not None
+            removed = self.state.rejects.pop(email.lower(), None)
+            if removed is not None:
+                self.state.mandrill.rejection_changed("remove", removed)
+        deleted = removed is not None
         return {"email": email, "deleted": deleted, "subaccount": body.get("subaccount")}

@@ -198,6 +198,36 @@ def test_no_webhook_no_delivery_but_the_outbox_keeps_the_events(
     assert sandbox.webhook_deliveries(kind="mandrill") == []
 
 
+def test_rejection_list_changes_post_blacklist_sync_events_in_batches_of_their_own(
+    sandbox: SandboxClient,
+    transactional: mailchimp_transactional.Client,
+    webhook_receiver: Receiver,
+    unique_email: Callable[[str], str],
+) -> None:
+    # Given a window long enough for three calls
+    sandbox.webhook_settings(batch_seconds=1.0)
+    receiver = webhook_receiver()
+    register(sandbox, receiver, ["hard_bounce", "blacklist"])
+    blocked = unique_email("blocked")
+
+    # When an address is added and removed by hand, and another bounces hard
+    transactional.rejects.add({"email": blocked, "comment": "asked us"})
+    transactional.rejects.delete({"email": blocked})
+    send(transactional, f"hard_bounce@{TEST_DOMAIN}")
+
+    # Then
+    batches = [events_of(post) for post in posts(receiver, 2)]
+    [sync] = [batch for batch in batches if "type" in batch[0]]
+    [message] = [batch for batch in batches if "event" in batch[0]]
+    assert [(event["type"], event["action"], event["reject"]["email"]) for event in sync] == [
+        ("blacklist", "add", blocked),
+        ("blacklist", "remove", blocked),
+        ("blacklist", "add", f"hard_bounce@{TEST_DOMAIN}"),
+    ]
+    assert [sync[0]["reject"]["reason"], sync[2]["reject"]["reason"]] == ["custom", "hard-bounce"]
+    assert names(message) == ["hard_bounce"]
+
+
 # -- batching and retries -----------------------------------------------------------------
 def test_events_within_the_window_share_a_batch_of_at_most_1000(
     sandbox: SandboxClient,

@@ -340,13 +340,11 @@ class AudienceExport:
             invocations=checkpoint.invocations,
             retries=checkpoint.retries,
         )
+        body = manifest.model_dump_json(indent=2).encode()
         with ThreadPoolExecutor(1) as pool:
             saving = pool.submit(self.state.save_checkpoint, checkpoint) if save else None
             written = aws.s3().put_object(
-                Bucket=self.config.bucket,
-                Key=checkpoint.manifest_key,
-                Body=manifest.model_dump_json(indent=2).encode(),
-                ContentType="application/json",
+                Bucket=self.config.bucket, Key=checkpoint.manifest_key, Body=body, ContentType="application/json"
             )
         try:
             if saving is not None:

@@ -142,6 +142,9 @@ class ExportSession:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        # A pager left by an error stops asking for pages before the workers are shut down.
+        if self._pager is not None:
+            self._pager.close()
         self._drop_ahead()
         self._stack.close()
 

@@ -1,4 +1,5 @@
-"""Routes a request to the Marketing, Transactional or control API or the web page, and puts
+"""Routes a request to the Marketing, Transactional or control API, the OAuth 2 endpoints of
+login.mailchimp.com (``/oauth2/...``) or the web page, and puts
 the fault machinery (cap, latency, errors, timeouts) in front of the two Mailchimp APIs."""
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class SandboxApp:
         try:
             if api is not None:
                 return self._handle_api(api, request, connection)
+            if request.path.startswith("/oauth2/"):
+                return self.state.oauth.handle(request)
+            if request.path == "/_sandbox/oauth" or request.path.startswith("/_sandbox/oauth/"):
+                return self.state.oauth.control(request)
             if request.path == "/_sandbox" or request.path.startswith("/_sandbox/"):
                 return self.control.handle(request)
             if request.path in ("/", "/index.html") and request.method in ("GET", "HEAD"):

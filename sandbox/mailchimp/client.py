@@ -89,6 +89,24 @@ class SandboxClient:
         kinds = {"marketing": marketing, "transactional": transactional, "oauth": oauth}
         return dict(self._call("PUT", "/keys", {kind: keys for kind, keys in kinds.items() if keys is not None}))
 
+    # -- OAuth 2 (login.mailchimp.com) ------------------------------------------------------
+    def register_oauth_app(self, client_id: str, client_secret: str, redirect_uri: str, **fields: Any) -> Any:
+        """Add or replace an OAuth app; its redirect URI is the only one /oauth2/authorize accepts."""
+        body = {"client_id": client_id, "client_secret": client_secret, "redirect_uri": redirect_uri, **fields}
+        return self._call("POST", "/oauth/apps", body)
+
+    def oauth_tokens(self) -> list[dict[str, Any]]:
+        """Tokens issued by /oauth2/token, with ``client_id`` and ``revoked``."""
+        return list(self._call("GET", "/oauth/tokens"))
+
+    def revoke_oauth(self, *, access_token: str | None = None, client_id: str | None = None) -> Any:
+        """Revoke one token, or every token of an app, as a user disconnecting an integration does."""
+        body = {name: value for name, value in (("access_token", access_token), ("client_id", client_id)) if value}
+        return self._call("POST", "/oauth/revoke", body)
+
+    def oauth_settings(self, *, code_ttl_seconds: float) -> Any:
+        return self._call("PUT", "/oauth/settings", {"code_ttl_seconds": code_ttl_seconds})
+
     # -- audience webhooks -----------------------------------------------------------------
     def webhooks(self) -> list[dict[str, Any]]:
         """Every webhook of every audience, with ``enabled``, ``disabled_reason`` and ``signed``."""
@@ -157,6 +175,13 @@ class SandboxClient:
     def send_campaign(self, list_id: str = DEFAULT_LIST_ID, subject: str = "", **fields: Any) -> dict[str, Any]:
         """Fire the ``campaign`` webhook event (``status="sent"`` or ``"canceled"``)."""
         return dict(self._call("POST", "/campaigns", {"list_id": list_id, "subject": subject, **fields}))
+
+    def oauth_marketing_sdk(self, access_token: str) -> mailchimp_marketing.Client:
+        """The official Marketing SDK with an OAuth token (it sends ``Authorization: Bearer``)."""
+        client = mailchimp_marketing.Client()
+        client.set_config({"access_token": access_token, "server": OAUTH_SERVER_PREFIX})
+        client.api_client.host = self.marketing_url
+        return client
 
     def marketing_sdk(self, api_key: str = MARKETING_API_KEY, **config: Any) -> mailchimp_marketing.Client:
         """The official Marketing SDK, pointed at the sandbox."""

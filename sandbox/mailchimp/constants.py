@@ -14,3 +14,11 @@ DEFAULT_LIST_NAME = "Sandbox Audience"
 
 # from_email domains that Mandrill accepts; any other domain is rejected as "unsigned".
 VERIFIED_SENDING_DOMAINS: tuple[str, ...] = ("example.org",)
+
+# The OAuth app every sandbox starts with (login.mailchimp.com side, sandbox/mailchimp/oauth.py).
+# Its redirect URI is the local stack's callback on the default port; the stack registers its
+# own URL at start, tests register theirs through POST /_sandbox/oauth/apps.
+OAUTH_CLIENT_ID = "sandbox-oauth-client"
+OAUTH_CLIENT_SECRET = "sandbox-oauth-client-secret"  # noqa: S105  (a public sandbox credential)
+OAUTH_REDIRECT_URI = "http://127.0.0.1:3000/connect/mailchimp/callback"
+OAUTH_ACCOUNT_EMAIL = "owner@example.org"

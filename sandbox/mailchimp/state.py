@@ -19,6 +19,7 @@ from sandbox.mailchimp.constants import (
 )
 from sandbox.mailchimp.mandrill_tracking import MandrillTracking
 from sandbox.mailchimp.members import MemberChange
+from sandbox.mailchimp.oauth import OAuthServer
 from sandbox.mailchimp.webhook_delivery import WebhookDeliveries
 from sandbox.mailchimp.webhook_payloads import ChangeDetails, fired_at, member_events
 
@@ -55,6 +56,8 @@ class SandboxState:
         self.deliveries = WebhookDeliveries(self.lock)
         # Mandrill's webhooks and the events of sent messages.
         self.mandrill = MandrillTracking(self)
+        # login.mailchimp.com: OAuth apps, codes and the tokens it issued (into keys["oauth"]).
+        self.oauth = OAuthServer(base_url, lambda: self.keys["oauth"])
         self.reset()
 
     def reset(self) -> None:
@@ -69,6 +72,7 @@ class SandboxState:
             self.member_changes.clear()
             self.deliveries.reset()
             self.mandrill.reset()
+            self.oauth.reset()
 
     def add_audience(self, list_id: str, name: str) -> Audience:
         with self.lock:

@@ -11,11 +11,11 @@ this step until the job says ``done`` (locally, ``make invoke`` does the same). 
    checkpointing at every part, until the window is done or the invocation's budget is spent;
    not done: park the tail, checkpoint, return;
 5. done: a multipart stream uploads its last part and checkpoints phase ``completing``, then
-   completes the upload; a stream that never left memory is put whole. Then the manifest (with
-   the checkpoint of phase ``finalizing`` alongside), then one transaction commits watermark +
-   run record and drops checkpoint and lock. Each phase is resumable: a retry after a death
-   between two of these steps takes the next one (completing again is safe, see
-   :func:`export_writer.complete_upload`); a stream put whole is simply exported again.
+   completes the upload; a stream that never left memory is put whole. Then the manifest, then
+   one transaction commits watermark + run record and drops checkpoint and lock. Each phase is
+   resumable: a retry after a death between two of these steps takes the next one (completing
+   again is safe, see :func:`export_writer.complete_upload`; a stream put whole is simply
+   exported again).
 
 The first step of an audience does not wait for 1-3 to ask Mailchimp for pages: a new run's
 window is known from the clock (and the watermark), so its first round of pages and the merge
@@ -42,7 +42,6 @@ import hashlib
 import math
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -226,7 +225,6 @@ class AudienceExport:
         else:
             checkpoint.invocations += 1
             checkpoint.owner = self.owner
-        saved = checkpoint.phase == "finalizing"  # else this step gets it there
         if checkpoint.phase == "exporting":
             finished = session.run(self.state, checkpoint, begun_now=begun_now)
             session.report(time.monotonic() - started)
@@ -252,10 +250,12 @@ class AudienceExport:
                 sha256=checkpoint.object_sha256,
             )
             self._finalized(checkpoint, completed)
-        return self._publish(checkpoint, save=not saved)
+        return self._publish(checkpoint)
 
     def _finalized(self, checkpoint: Checkpoint, completed: CompletedObject) -> None:
-        """Remember the complete object (phase ``finalizing``); :meth:`_publish` saves it."""
+        """Remember the complete object (phase ``finalizing``). Not checkpointed: a retry after a
+        death before the commit completes again (or exports a stream put whole again), which
+        costs less than a write between the object and the commit every run."""
         checkpoint.phase = "finalizing"
         checkpoint.object_bytes = completed.bytes
         checkpoint.object_sha256 = completed.sha256
@@ -304,10 +304,8 @@ class AudienceExport:
         )
         return checkpoint
 
-    def _publish(self, checkpoint: Checkpoint, *, save: bool) -> AudienceOutcome:
-        """Manifest last, then the transaction that makes the run count. ``save``: the checkpoint
-        of phase finalizing is saved alongside the manifest (both must land before the commit;
-        neither needs the other)."""
+    def _publish(self, checkpoint: Checkpoint) -> AudienceOutcome:
+        """Manifest last, then the transaction that makes the run count."""
         assert checkpoint.finished_at is not None and checkpoint.object_sha256 is not None
         layout = layout_for(checkpoint.format, checkpoint.merge_fields or [])
         manifest = Manifest(
@@ -340,15 +338,13 @@ class AudienceExport:
             invocations=checkpoint.invocations,
             retries=checkpoint.retries,
         )
-        body = manifest.model_dump_json(indent=2).encode()
-        with ThreadPoolExecutor(1) as pool:
-            saving = pool.submit(self.state.save_checkpoint, checkpoint) if save else None
-            written = aws.s3().put_object(
-                Bucket=self.config.bucket, Key=checkpoint.manifest_key, Body=body, ContentType="application/json"
-            )
+        written = aws.s3().put_object(
+            Bucket=self.config.bucket,
+            Key=checkpoint.manifest_key,
+            Body=manifest.model_dump_json(indent=2).encode(),
+            ContentType="application/json",
+        )
         try:
-            if saving is not None:
-                saving.result()
             self.state.commit(
                 checkpoint, manifest_key=checkpoint.manifest_key, finished_at=int(checkpoint.finished_at.timestamp())
             )

@@ -153,15 +153,13 @@ class WindowPager:
             return self._epoch
 
     def close(self) -> None:
-        """Drop what is still in flight. Requests already on the wire are waited for: no thread
-        outlives the invocation."""
+        """Ask for nothing more and drop what is still in flight, unread. Requests already on the
+        wire finish in their workers (the executor's owner waits for them at its shutdown, so no
+        thread outlives the invocation): the caller need not wait for pages past the end."""
         with self._lock:
             self._stopping = True
-            pending = list(self._in_flight)
-            for future in pending:
+            for future in list(self._in_flight):
                 future.cancel()
-        wait(pending)
-        with self._lock:
             self._in_flight.clear()
 
     def __iter__(self) -> Iterator[Batch]:

@@ -28,7 +28,8 @@ import sys
 import tempfile
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.artifacts import as_deployed, remove
 from sandbox.stack.stack import LocalStack
+from tests.support.cloudformation import ResponseBucket
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "coldstart.json"
@@ -46,6 +48,7 @@ SIGNUP_TARGET = 0.5  # ours / tutorial, total of import and first signup
 IMPORT_TARGET = 1.2  # shipped / warm cache, import
 WARM_SIGNUPS = 100
 EXPORT_MEMBERS = 100
+RESPONSE_URL = ""
 # What Lambda's python3.13 runtime puts on sys.path after the layer (/var/runtime).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
@@ -105,15 +108,40 @@ def export_event(sandbox: SandboxClient) -> dict[str, Any]:
     return {**load_event("audience_export/full.json"), "audiences": [list_id]}
 
 
-# The event each function's first invocation gets (fresh where the function deduplicates).
+def custom_resource_event(_: SandboxClient) -> dict[str, Any]:
+    """The stack's create, answered to a local stand-in for CloudFormation's response URL."""
+    return {**load_event("mailchimp_webhook_registrar/create.json"), "ResponseURL": RESPONSE_URL}
+
+
+# The event a function's first invocation gets where the first sample in events/<folder>/ would
+# not do: a fresh one where the function deduplicates, or one with a reachable ResponseURL.
 EVENTS: dict[str, Callable[[SandboxClient], dict[str, Any]]] = {
     "signup": signup_event,
-    "health": lambda _: load_event("health/get.json"),
     "registration_hook": lambda _: load_event("registration_hook/registration.json"),
     "email_sender": email_event,
-    "signup_worker": lambda _: load_event("signup_worker/queued-signups.json"),
     "audience_export": export_event,
+    "mailchimp_webhook": lambda _: load_event("mailchimp_webhook/subscribe.json"),
+    "mailchimp_webhook_registrar": custom_resource_event,
 }
+
+
+def first_sample(folder: str) -> Callable[[SandboxClient], dict[str, Any]]:
+    samples = sorted((REPO_ROOT / "events" / folder).glob("*.json"))
+    if not samples:
+        raise RuntimeError(f"functions/{folder} has no sample event in events/{folder}/")
+    return lambda _: load_event(f"{folder}/{samples[0].name}")
+
+
+@contextmanager
+def response_url_stand_in() -> Iterator[None]:
+    """CloudFormation's presigned response URL, on loopback (answers 200 to the function's PUT)."""
+    global RESPONSE_URL  # noqa: PLW0603 - one stand-in per run, read by custom_resource_event
+    bucket = ResponseBucket().start()
+    RESPONSE_URL = bucket.response_url("coldstart")
+    try:
+        yield
+    finally:
+        bucket.stop()
 
 
 @dataclass
@@ -190,8 +218,7 @@ def subjects(stack: LocalStack, built: Path, baseline: Path, scratch: Path) -> l
     chosen: list[Subject] = []
     for logical_id, spec in sorted(stack.application.functions.items()):
         folder = spec.code_dir.name
-        if folder not in EVENTS:
-            raise RuntimeError(f"no cold-start event for {logical_id} (functions/{folder}): add one to EVENTS")
+        event = EVENTS.get(folder) or first_sample(folder)
         env = environment(stack, logical_id)
         artifact = built / logical_id
         tasks = {
@@ -202,7 +229,7 @@ def subjects(stack: LocalStack, built: Path, baseline: Path, scratch: Path) -> l
             ),
         }
         for variant, task in tasks.items():
-            chosen.append(Subject(logical_id, variant, task, variants[variant], env, EVENTS[folder]))
+            chosen.append(Subject(logical_id, variant, task, variants[variant], env, event))
     baseline_env = {**environment(stack, "SignupFunction"), "MAILCHIMP_LIST_ID": DEFAULT_LIST_ID}
     baseline_task = as_deployed(baseline / "BaselineSignupFunction", scratch / "shipped" / "baseline")
     chosen.append(Subject("tutorial baseline", "shipped", baseline_task, None, baseline_env, signup_event))
@@ -228,16 +255,19 @@ def main() -> None:
     baseline = sam_build(BASELINE_TEMPLATE, scratch / "baseline", env)
     runtime = runtime_folder(scratch / "runtime")
     try:
-        with LocalStack(
-            REPO_ROOT / "template.yaml",
-            api_port=0,
-            sandbox_port=0,
-            moto_port=0,
-            serve_api=False,
-            poll_queues=False,
-            moto_in_child_process=True,
-            log_sink=lambda *_: None,
-        ) as stack:
+        with (
+            response_url_stand_in(),
+            LocalStack(
+                REPO_ROOT / "template.yaml",
+                api_port=0,
+                sandbox_port=0,
+                moto_port=0,
+                serve_api=False,
+                poll_queues=False,
+                moto_in_child_process=True,
+                log_sink=lambda *_: None,
+            ) as stack,
+        ):
             chosen = subjects(stack, built, baseline, scratch / "run")
             warm_caches(chosen, runtime)
             sandbox = SandboxClient(stack.sandbox_url or "")
@@ -267,12 +297,12 @@ def report(runs: dict[tuple[str, str], list[dict[str, Any]]], warm: dict[str, An
     labels = sorted({label for label, _ in runs if label != "tutorial baseline"})
     print(f"  Python {platform.python_version()}, {platform.machine()}; median of {RUNS} fresh processes, ms")
     columns = f"{'import':>8}{'first':>8}{'total':>8}  {'warm-cache import':>18}  {'ratio':>6}  {'sources import':>15}"
-    print(f"  {'function':<26}{columns}")
+    print(f"  {'function':<34}{columns}")
     table: dict[str, Any] = {}
     for label in [*labels, "tutorial baseline"]:
         shipped = (label, "shipped")
         row = {part: median(shipped, part) for part in ("import", "first", "total")}
-        line = f"  {label:<26}{row['import']:8.0f}{row['first']:8.0f}{row['total']:8.0f}"
+        line = f"  {label:<34}{row['import']:8.0f}{row['first']:8.0f}{row['total']:8.0f}"
         if (label, "warm cache") in runs:
             row["warm_cache_import"] = median((label, "warm cache"), "import")
             row["sources_import"] = median((label, "sources"), "import")

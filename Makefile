@@ -24,7 +24,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv node-tools lint typecheck validate build test test-fast bench dev invoke deploy clean
+.PHONY: help venv node-tools lint typecheck validate build test test-fast bench dev invoke deploy clean \
+	connect-link connect-status disconnect
 
 help:
 	@echo "make dev      run the whole product on loopback (API :3000, sandbox :4010, AWS/moto :5000)"
@@ -33,6 +34,7 @@ help:
 	@echo "make bench    benchmarks (prints ratios against named baselines)"
 	@echo "make build    sam build (python3.13/arm64, no Docker)"
 	@echo "make deploy   sam deploy (samconfig.toml; CONFIG_ENV=prod for production)"
+	@echo "make connect-link [STACK=<name>]  a one-time link that connects the bundle to Mailchimp (OAuth)"
 
 # The virtualenv is rebuilt whenever the interpreter's version or a pinned requirements file changes.
 $(VENV)/.python-$(PYTHON_VERSION):
@@ -95,3 +97,11 @@ dev: venv
 invoke: venv
 	@test -n "$(FN)" && test -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file>" >&2; exit 2; }
 	$(VENV)/bin/python -m sandbox.stack invoke $(FN) $(EVENT)
+
+# Connect through OAuth 2 (docs/connect.md): a one-time connect link to open in a browser, the
+# status, a disconnect. STACK=<deployed stack name> (API_URL=<custom domain base> if any), else
+# the local stack of `make dev`.
+CONNECT_TARGET = $(if $(STACK),--stack $(STACK),--local) $(if $(API_URL),--api-url $(API_URL))
+connect-link connect-status disconnect: venv
+	@PYTHONPATH=layers/chimpbridge:. $(BIN)/python -m tools.mailchimp_connect \
+		$(patsubst connect-%,%,$@) $(CONNECT_TARGET)

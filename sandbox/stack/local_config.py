@@ -73,6 +73,13 @@ SECRET_SEEDS: Mapping[str, Callable[[], dict[str, Any]]] = {
     "MandrillSecret": lambda: {"api_key": _mailchimp_sandbox().TRANSACTIONAL_API_KEY},
     "HookKeysSecret": lambda: {"registration_hook_keys": ["local-hook-key"]},
     "SignupFormSecret": lambda: {"form_token_key": "local-signup-form-token-key"},
+    # The sandbox's default OAuth app (its redirect URI is set to the local API at start) and the
+    # key that signs connect links (tools/mailchimp_connect.py reads it from this secret).
+    "MailchimpOAuthSecret": lambda: {
+        "client_id": _mailchimp_sandbox().OAUTH_CLIENT_ID,
+        "client_secret": _mailchimp_sandbox().OAUTH_CLIENT_SECRET,
+        "signing_key": "local-connect-signing-key-0123456789",
+    },
     # The token in the local webhook URL, /webhooks/mailchimp/local-webhook-token (events/mailchimp_webhook).
     "MailchimpWebhookSecret": lambda: {"webhook_tokens": ["local-webhook-token"]},
 }
@@ -113,6 +120,8 @@ def function_overrides(sandbox_url: str, moto_url: str) -> dict[str, str]:
     return {
         "MAILCHIMP_API_URL": f"{sandbox_url}/3.0",
         "MANDRILL_API_URL": f"{sandbox_url}/api/1.3",
+        # login.mailchimp.com (OAuth 2): the browser and the connect function both reach the sandbox.
+        "MAILCHIMP_LOGIN_URL": sandbox_url,
         "AWS_ENDPOINT_URL": moto_url,
         "AWS_REGION": LOCAL_REGION,
         "AWS_DEFAULT_REGION": LOCAL_REGION,

@@ -131,6 +131,7 @@ class LocalStack:
             if self.serve_api:
                 gateway = ApiGateway(self.application.routes, self.application.apis, self.invoke_result, self.log_sink)
                 self.api_server = ApiServer(gateway, self.host, self.api_port).start()
+                self._point_connect_at(self.api_server.url)
             if self.poll_queues:
                 self._start_pollers()
         except BaseException:
@@ -206,6 +207,29 @@ class LocalStack:
                 local_concurrency_cap=self.max_workers_per_function,
             )
             self.pollers.append(poller.start())
+
+    def _point_connect_at(self, api_url: str) -> None:
+        """The OAuth connect flow needs the API's public URL, known once the API listens: it goes
+        into every function's environment (API_PUBLIC_URL, before any invocation) and becomes the
+        redirect URI of the sandbox's default OAuth app."""
+        for environment in self._environments.values():
+            environment["API_PUBLIC_URL"] = api_url
+        if self.sandbox_url is None:
+            return
+        import requests  # noqa: PLC0415 - only with a sandbox
+
+        from sandbox.mailchimp.constants import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET  # noqa: PLC0415
+
+        app = {
+            "client_id": OAUTH_CLIENT_ID,
+            "client_secret": OAUTH_CLIENT_SECRET,
+            "redirect_uri": f"{api_url}/connect/mailchimp/callback",
+            "name": "chimpbridge (local stack)",
+        }
+        try:
+            requests.post(f"{self.sandbox_url}/_sandbox/oauth/apps", json=app, timeout=5).raise_for_status()
+        except requests.RequestException as error:
+            self._service_notes.append(f"OAuth app not registered in the sandbox ({error})")
 
     # -- functions ------------------------------------------------------------------------------
     def pool(self, logical_id: str) -> FunctionPool:

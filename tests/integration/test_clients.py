@@ -57,7 +57,7 @@ def test_data_center_comes_from_the_key_suffix(use_mailchimp):
     assert clients.marketing().api_client.host == "https://us21.api.mailchimp.com/3.0"
 
 
-def test_oauth_secret_uses_server_prefix_and_bearer_token(aws_env, make_secret, monkeypatch):
+def test_oauth_secret_uses_server_prefix_and_oauth_header(aws_env, make_secret, monkeypatch):
     with ScriptedServer(Answer(body={"health_status": "Everything's Chimpy!"})) as server:
         arn = make_secret(json.dumps({"access_token": "oauth-token", "server_prefix": "us7"}))
         monkeypatch.setenv("MAILCHIMP_SECRET_ARN", arn)
@@ -66,7 +66,7 @@ def test_oauth_secret_uses_server_prefix_and_bearer_token(aws_env, make_secret, 
         monkeypatch.setenv("MAILCHIMP_API_URL", server.url + "/3.0")
         forget_caches()
         clients.marketing().ping.get()
-    assert server.requests[0].headers["Authorization"] == "Bearer oauth-token"
+    assert server.requests[0].headers["Authorization"] == "OAuth oauth-token"
 
 
 def test_base_url_override_is_used_as_is(use_mailchimp):

@@ -23,8 +23,8 @@ from mailchimp_transactional.api_client import ApiClient as TransactionalApiClie
 from mailchimp_transactional.api_client import ApiClientError as TransactionalApiClientError
 
 from chimpbridge import settings
-from chimpbridge.errors import MailchimpApiError, MandrillApiError
-from chimpbridge.observability import logger
+from chimpbridge.errors import MailchimpApiError, MailchimpNotConnected, MandrillApiError
+from chimpbridge.observability import count, logger
 from chimpbridge.secrets import MailchimpCredentials, MandrillCredentials, get_secret
 from chimpbridge.transport import RetryingTransport, RetryPolicy, may_have_reached_server
 
@@ -145,11 +145,17 @@ class PooledMarketingApiClient(MarketingApiClient):  # type: ignore[misc]
         headers = dict(headers or {})
         auth = ("user", self.api_key) if self.is_basic_auth else None
         if self.is_oauth:
-            headers["Authorization"] = "Bearer " + self.access_token
+            # Mailchimp's OAuth guide writes "OAuth <token>"; the SDK itself would send Bearer.
+            headers["Authorization"] = "OAuth " + self.access_token
         data = json.dumps(body) if method in {"POST", "PUT", "PATCH"} else None
         return self.transport.request(method, url, params=query_params, data=data, headers=headers, auth=auth)
 
     def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        # The secret as cached (read again after its max age): a disconnect or a new connection
+        # reaches warm containers within that age, not only after a 401.
+        current = self._credentials(False)
+        if (current.api_key, current.access_token) != (self.api_key or None, self.access_token or None):
+            self._apply(current)
         try:
             return self._call_checked(*args, **kwargs)
         except MailchimpApiError as error:
@@ -157,6 +163,7 @@ class PooledMarketingApiClient(MarketingApiClient):  # type: ignore[misc]
                 raise
             fresh = self._credentials(True)
             if (fresh.api_key, fresh.access_token) == (self.api_key or None, self.access_token or None):
+                _report_refused_credentials(via_oauth=self.is_oauth)
                 raise
             logger.info("Mailchimp credentials changed; retrying once with the new secret")
             self._apply(fresh)
@@ -171,6 +178,20 @@ class PooledMarketingApiClient(MarketingApiClient):  # type: ignore[misc]
         if isinstance(result, requests.Response) and not result.ok:
             raise marketing_error(result.status_code, result.text)
         return result
+
+
+def _report_refused_credentials(*, via_oauth: bool) -> None:
+    """Mailchimp answered 401 to the secret's current credentials: a revoked token (the account
+    owner disconnected the app in Mailchimp) or a deleted key. Nothing retries this away; the
+    MailchimpNotConnected alarm calls the operator, who connects again (docs/connect.md)."""
+    how = "OAuth token revoked" if via_oauth else "API key refused"
+    logger.error("Mailchimp refused the credentials: the bundle is not connected", extra={"reason": how})
+    count("MailchimpNotConnected")
+
+
+def _not_connected() -> None:
+    logger.error("Mailchimp is disconnected (the secret holds no token): connect again at /connect/mailchimp")
+    count("MailchimpNotConnected")
 
 
 class PooledTransactionalApiClient(TransactionalApiClient):  # type: ignore[misc]
@@ -233,7 +254,18 @@ def marketing(max_connections: int | None = None) -> mailchimp_marketing.Client:
     config = settings.load(settings.MailchimpSettings)
 
     def credentials(force: bool) -> MailchimpCredentials:
-        return get_secret(config.secret_arn, MailchimpCredentials, force=force)
+        try:
+            return get_secret(config.secret_arn, MailchimpCredentials, force=force)
+        except MailchimpNotConnected:
+            if force:
+                _not_connected()
+                raise
+        # A cached "disconnected" may be stale: the operator may have connected since.
+        try:
+            return get_secret(config.secret_arn, MailchimpCredentials, force=True)
+        except MailchimpNotConnected:
+            _not_connected()
+            raise
 
     transport = build_transport("mailchimp", pool_size=max_connections)
     api_client = PooledMarketingApiClient(transport, credentials, config.api_url)

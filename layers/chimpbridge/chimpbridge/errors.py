@@ -143,3 +143,19 @@ class WebhookRegistrationFailed(ChimpBridgeError):
     """The audience webhooks could not be registered (or removed). The message is written for
     the person reading the CloudFormation event: what went wrong and what to change. It never
     holds the webhook URL (its token is the credential) or a key."""
+
+
+class MailchimpNotConnected(ConfigurationError):
+    """The Mailchimp secret holds the "disconnected" value: the operator disconnected the bundle
+    (POST /connect/mailchimp/disconnect) and has not connected it again (docs/connect.md)."""
+
+
+class ConnectRefused(ChimpBridgeError):
+    """A step of connecting to Mailchimp (OAuth) was refused: a bad, replayed, expired or foreign
+    state, a used link, a code Mailchimp would not exchange, consent denied. ``kind`` is stable;
+    ``message`` is safe to show the operator's browser; nothing was changed."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message

@@ -17,7 +17,7 @@ import urllib3
 
 from chimpbridge import credentials, settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
-from chimpbridge.errors import ConfigurationError, UpstreamError
+from chimpbridge.errors import ConfigurationError, MailchimpNotConnected, UpstreamError
 from chimpbridge.models import expect, expect_text_list, json_members
 
 
@@ -36,11 +36,21 @@ MAILCHIMP_KEY_PLACEHOLDER_PREFIX = "REPLACE-ME"
 
 @dataclass(frozen=True, kw_only=True)
 class MailchimpCredentials:
-    """``{"api_key": "...-us21"}``, or after OAuth ``{"access_token", "server_prefix"}``."""
+    """``{"api_key": "...-us21"}``, or after OAuth ``{"access_token", "server_prefix", "account",
+    "account_id", "connected_at"}`` (logic/connect.py writes it). The server prefix of a token
+    comes from the secret (Mailchimp's metadata said it), never from the token.
+
+    After a disconnect the secret holds ``{"access_token": "", "server_prefix": "",
+    "disconnected_at": ...}``: reading it raises :class:`MailchimpNotConnected`, so every caller
+    fails clearly (signups are queued) until the bundle is connected again.
+    """
 
     api_key: str | None = field(default=None, repr=False)
     access_token: str | None = field(default=None, repr=False)
     server_prefix: str | None = None
+    account: str | None = None
+    account_id: str | None = None
+    connected_at: str | None = None
 
     def __post_init__(self) -> None:
         if self.access_token and self.server_prefix:
@@ -51,8 +61,10 @@ class MailchimpCredentials:
 
     @classmethod
     def from_document(cls, document: Any) -> MailchimpCredentials:
+        if isinstance(document, dict) and document.get("disconnected_at") and not document.get("access_token"):
+            raise MailchimpNotConnected("the bundle is disconnected from Mailchimp: connect it again (docs/connect.md)")
         members = json_members(document, cls)
-        expect(members, str, "api_key", "access_token", "server_prefix")
+        expect(members, str, "api_key", "access_token", "server_prefix", "account", "account_id", "connected_at")
         return cls(**members)
 
     @property
@@ -62,11 +74,46 @@ class MailchimpCredentials:
         return not self.access_token and (self.api_key or "").startswith(MAILCHIMP_KEY_PLACEHOLDER_PREFIX)
 
     @property
+    def via_oauth(self) -> bool:
+        return bool(self.access_token)
+
+    @property
     def data_center(self) -> str:
         if self.access_token and self.server_prefix:
             return self.server_prefix
         assert self.api_key is not None  # guaranteed by __post_init__
         return self.api_key.rsplit("-", 1)[1]
+
+
+def disconnected_document(at: str) -> dict[str, str]:
+    """What the Mailchimp secret holds after a disconnect: no token, and when it was removed."""
+    return {"access_token": "", "server_prefix": "", "disconnected_at": at}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailchimpOAuthApp:
+    """``{"client_id", "client_secret", "signing_key"}``: the OAuth app registered in Mailchimp,
+    and the key that signs connect links and ``state`` (the template generates it)."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    signing_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.signing_key) < 16:
+            raise ValueError("needs signing_key of at least 16 characters")
+
+    @classmethod
+    def from_document(cls, document: Any) -> MailchimpOAuthApp:
+        members = json_members(document, cls)
+        expect(members, str, "client_id", "client_secret", "signing_key")
+        return cls(**members)
+
+    @property
+    def registered(self) -> bool:
+        """Whether the operator put the app's client id and secret in (not the placeholders)."""
+        placeholder = MAILCHIMP_KEY_PLACEHOLDER_PREFIX
+        return bool(self.client_id and self.client_secret) and not self.client_id.startswith(placeholder)
 
 
 @dataclass(frozen=True, kw_only=True)

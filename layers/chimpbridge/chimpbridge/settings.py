@@ -226,6 +226,8 @@ class MailchimpSettings(EnvModel):
     secret_arn: str = env("MAILCHIMP_SECRET_ARN")
     # Base URL override (the local sandbox); production derives it from the key's data center.
     api_url: str | None = env("MAILCHIMP_API_URL", default=None)
+    # Base URL override of login.mailchimp.com (OAuth 2: authorize, token, metadata); the sandbox locally.
+    login_url: str | None = env("MAILCHIMP_LOGIN_URL", text(pattern=HTTP_URL), default=None)
 
 
 class MandrillSettings(EnvModel):
@@ -237,6 +239,24 @@ class ApiSettings(EnvModel):
     """Settings shared by every HTTP-facing function."""
 
     allowed_origins: list[str] = env("ALLOWED_ORIGINS", comma_list, default_factory=list)
+
+
+# ---------------------------------------------------------------- connect (OAuth 2)
+class ConnectSettings(EnvModel):
+    """``/connect/mailchimp``: the OAuth app, where states and links are used up, the public URL
+    the redirect URI is built on, and what a disconnect removes (docs/connect.md)."""
+
+    oauth_secret_arn: str = env("MAILCHIMP_OAUTH_SECRET_ARN")
+    state_table: str = env("STATE_TABLE")
+    # The API's public base URL (stage URL or custom domain, no trailing slash): the redirect URI
+    # is <it>/connect/mailchimp/callback. Unset: https://<domain the request came to>/<stage>.
+    public_url: str | None = env("API_PUBLIC_URL", text(pattern=HTTP_URL), default=None)
+    # How long a started authorization may take (the state and its cookie), and a connect link lives.
+    state_ttl_seconds: int = env("CONNECT_STATE_TTL_SECONDS", integer(ge=60, le=3_600), default=600)
+    link_ttl_seconds: int = env("CONNECT_LINK_TTL_SECONDS", integer(ge=60, le=86_400), default=900)
+    # The audience webhooks a disconnect removes and the status lists (the stack's registration).
+    webhook_audiences: list[str] = env("MAILCHIMP_WEBHOOK_AUDIENCES", comma_list, default_factory=list)
+    webhook_secret_arn: str | None = env("MAILCHIMP_WEBHOOK_SECRET_ARN", default=None)
 
 
 # ---------------------------------------------------------------- registration hook and emails

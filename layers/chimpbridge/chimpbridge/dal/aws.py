@@ -35,6 +35,8 @@ def _client(service: str, profile: str = "default") -> Any:
         retries={"mode": "standard", "max_attempts": attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
+        # Queue consumers make a message's calls from a small thread pool, more than 10 at once.
+        max_pool_connections=32,
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
@@ -47,13 +49,18 @@ def dynamodb(*, prompt: bool = False) -> DynamoDBClient:
     return _client("dynamodb", "prompt" if prompt else "default")  # type: ignore[no-any-return]
 
 
-def events() -> Any:
-    """EventBridge, prompt profile: only request paths publish. (No mypy_boto3 stubs for it.)"""
-    return _client("events", "prompt")
+def events(*, prompt: bool = True) -> Any:
+    """EventBridge; prompt unless a queue consumer publishes. (No mypy_boto3 stubs for it.)"""
+    return _client("events", "prompt" if prompt else "default")
 
 
 def s3() -> S3Client:
     return _client("s3")  # type: ignore[no-any-return]
+
+
+def secretsmanager() -> Any:
+    """Writes only (the connect flow); reads go through chimpbridge/secrets.py."""
+    return _client("secretsmanager")
 
 
 def clear() -> None:

@@ -76,6 +76,29 @@ def unregister(registration: WebhookRegistration | None) -> RegistrationResult:
     return result
 
 
+def registered(registration: WebhookRegistration) -> dict[str, list[dict[str, Any]]]:
+    """This stack's webhooks per audience, as the status shows them: id, events and sources,
+    and the URL up to the token (the token itself is a credential). Raises MailchimpApiError."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for audience in registration.audiences:
+        try:
+            webhooks = _ours(_webhooks(audience), registration)
+        except MailchimpApiError as error:
+            if error.status != 404:
+                raise
+            webhooks = []
+        found[audience] = [
+            {
+                "id": str(webhook["id"]),
+                "url": registration.url_prefix + "<token>",
+                "events": sorted(name for name, on in _flags(webhook.get("events")).items() if on),
+                "sources": sorted(name for name, on in _flags(webhook.get("sources")).items() if on),
+            }
+            for webhook in webhooks
+        ]
+    return found
+
+
 def _converge(desired: WebhookRegistration, previous: WebhookRegistration | None) -> RegistrationResult:
     if _mailchimp_key_is_placeholder():
         logger.warning("mailchimp webhooks not registered: " + PLACEHOLDER_KEY)

@@ -34,7 +34,7 @@ class Target:
     link_ttl_seconds: int = 900
 
 
-def local_target(api_url: str | None = None, moto_url: str | None = None) -> Target:
+def local_target(api_url: str | None = None, moto_url: str | None = None, secret_id: str | None = None) -> Target:
     secrets = boto3.client(
         "secretsmanager",
         endpoint_url=moto_url or f"http://{LOOPBACK}:{MOTO_PORT.value()}",
@@ -42,7 +42,7 @@ def local_target(api_url: str | None = None, moto_url: str | None = None) -> Tar
         aws_access_key_id=TESTING_CREDENTIAL,
         aws_secret_access_key=TESTING_CREDENTIAL,
     )
-    value = secrets.get_secret_value(SecretId=f"{LOCAL_STACK_NAME}/MailchimpOAuthSecret")
+    value = secrets.get_secret_value(SecretId=secret_id or f"{LOCAL_STACK_NAME}/MailchimpOAuthSecret")
     return Target(api_url or f"http://{LOOPBACK}:{API_PORT.value()}", _signing_key(value["SecretString"]))
 
 

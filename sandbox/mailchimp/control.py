@@ -127,7 +127,9 @@ class ControlApi:
         return {"cleared": True}
 
     def _stats(self, request: Request) -> dict[str, Any]:
-        return self.traffic.snapshot()
+        with self.state.lock:
+            schemes = dict(self.state.auth_schemes)
+        return {**self.traffic.snapshot(), "auth_schemes": schemes}
 
     def _faults(self, request: Request) -> dict[str, Any]:
         return self.traffic.faults.to_dict()

@@ -120,6 +120,8 @@ class MarketingApi:
         if not credentials:
             raise MarketingError(401, "API Key Missing", "Your request did not include an API key.")
         if self._credentials_accepted(scheme.lower(), credentials):
+            with self.state.lock:
+                self.state.auth_schemes[scheme.lower()] += 1
             return
         raise MarketingError(
             401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from sandbox.mailchimp.audiences import Audience
@@ -46,6 +46,8 @@ class SandboxState:
         self.rejects: dict[str, dict[str, Any]] = {}
         self.outbox: deque[dict[str, Any]] = deque(maxlen=OUTBOX_LIMIT)
         self.keys = default_keys()
+        # Marketing API requests by how they authenticated (basic, oauth, bearer, apikey).
+        self.auth_schemes: Counter[str] = Counter()
         self.verified_domains = set(VERIFIED_SENDING_DOMAINS)
         self.rng = random.Random()
         self._next_web_id = 100_001
@@ -68,6 +70,7 @@ class SandboxState:
             self.rejects.clear()
             self.outbox.clear()
             self.keys = default_keys()
+            self.auth_schemes.clear()
             self.since_last_changed_inclusive = True
             self.member_changes.clear()
             self.deliveries.reset()

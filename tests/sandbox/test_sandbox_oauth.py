@@ -4,6 +4,7 @@ through the official SDK."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -130,8 +131,9 @@ def test_the_token_endpoint_checks_the_client_secret(sandbox: SandboxClient, app
 
 def test_a_code_expires(sandbox: SandboxClient, app: dict[str, str]) -> None:
     # Given
-    sandbox.oauth_settings(code_ttl_seconds=0.01)
+    sandbox.oauth_settings(code_ttl_seconds=0.05)
     code = code_from(authorize(sandbox, app, "allow"))
+    time.sleep(0.1)
 
     # When
     answer = exchange(sandbox, app, code)

@@ -1,4 +1,5 @@
-"""/connect/mailchimp: connect the bundle to Mailchimp with OAuth 2, see its status, disconnect.
+"""/connect/mailchimp: connect the bundle to Mailchimp with OAuth 2, see its status, disconnect;
+and ``Custom::MailchimpConnection``, whose delete (the stack's) removes a stored OAuth token.
 
 ``GET /connect/mailchimp?link=`` (an operator's one-time link) -> Mailchimp's authorize page;
 ``GET /connect/mailchimp/callback`` -> a result page; ``GET /connect/mailchimp/status`` and
@@ -6,8 +7,10 @@
 The flow and its checks: chimpbridge/logic/connect.py; the operator's commands: docs/connect.md.
 """
 
+import functools
 from typing import Any
 
+from chimpbridge import custom_resource
 from chimpbridge.api import Request, Response, create_app, json_response
 from chimpbridge.errors import ConfigurationError, ConnectRefused, UpstreamError
 from chimpbridge.logic import connect
@@ -69,6 +72,24 @@ def disconnect(request: Request) -> Response:
     return json_response(connect.disconnect(_base(request)), headers=NO_STORE)
 
 
+def keep(event: dict[str, Any], context: Any) -> str:
+    """Create and update hold nothing: the connection is made by the operator, not the stack."""
+    return str(event.get("PhysicalResourceId") or f"{event['StackId'].split(':stack/', 1)[-1]}/MailchimpConnection")
+
+
+def forget(event: dict[str, Any], context: Any) -> str:
+    connect.forget_token()
+    return str(event["PhysicalResourceId"])
+
+
+@functools.cache
+def connection_resource() -> Any:
+    return custom_resource.build(create=keep, update=keep, delete=forget)
+
+
 @instrument(correlation_id_path="requestContext.requestId")
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    if "RequestType" in event:  # CloudFormation, for Custom::MailchimpConnection
+        connection_resource()(event, context)
+        return None
     return app.resolve(event, context)

@@ -3,8 +3,11 @@ HTTP, AWS on moto. Every refusal ends on a clear page and leaves the Mailchimp s
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,7 +16,9 @@ from chimpbridge.logic import connect_tokens
 from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.mailchimp.constants import OAUTH_ACCOUNT_EMAIL, OAUTH_SERVER_PREFIX
+from tests.support.cloudformation import ResponseBucket
 from tests.support.connect import SIGNING_KEY, Browser, ConnectWorld
+from tests.support.functions import LambdaContext
 from tests.support.webhook_receiver import WebhookReceiver
 
 
@@ -301,6 +306,9 @@ def test_disconnect_removes_our_webhooks_and_the_token(world: ConnectWorld, rece
     assert ours["id"] not in remaining and theirs["id"] in remaining
     stored = world.mailchimp_secret()
     assert stored["access_token"] == "" and stored["disconnected_at"]
+    # and no label reaches the token any more (AWSPREVIOUS is the disconnected value too)
+    previous = world.secrets.get_secret_value(SecretId=world.mailchimp_secret_arn, VersionStage="AWSPREVIOUS")
+    assert json.loads(previous["SecretString"])["access_token"] == ""
     assert world.status().json() == {
         "connected": False,
         "reason": "disconnected: connect again at /connect/mailchimp",
@@ -327,3 +335,68 @@ def test_connecting_again_after_a_disconnect_restores_the_connection(world: Conn
     # Then
     assert page.result == "connected"
     assert world.status().json()["connected"] is True
+
+
+# ---------------------------------------------------------------- uninstall (the stack's delete)
+@pytest.fixture
+def bucket() -> Iterator[ResponseBucket]:
+    answers = ResponseBucket().start()
+    yield answers
+    answers.stop()
+
+
+def connection_request(world: ConnectWorld, bucket: ResponseBucket, kind: str) -> dict[str, Any]:
+    request_id = str(uuid.uuid4())
+    stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/chimpbridge/5b2c4a10-9f1e-11ef-8c3a-0a1b2c3d4e5f"
+    return {
+        "RequestType": kind,
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:chimpbridge-ConnectFunction",
+        "ResponseURL": bucket.response_url(request_id),
+        "StackId": stack_id,
+        "RequestId": request_id,
+        "LogicalResourceId": "MailchimpConnection",
+        "ResourceType": "Custom::MailchimpConnection",
+        "PhysicalResourceId": "chimpbridge/5b2c4a10-9f1e-11ef-8c3a-0a1b2c3d4e5f/MailchimpConnection",
+        "ResourceProperties": {"MailchimpSecretArn": world.mailchimp_secret_arn},
+    }
+
+
+def test_deleting_the_stack_removes_the_oauth_token(world: ConnectWorld, bucket: ResponseBucket) -> None:
+    # Given
+    world.connect()
+    request = connection_request(world, bucket, "Delete")
+
+    # When
+    world.function.lambda_handler(request, LambdaContext(timeout_seconds=29))
+
+    # Then
+    assert bucket.answer(request["RequestId"])["Status"] == "SUCCESS"
+    assert world.mailchimp_secret()["access_token"] == ""
+    previous = world.secrets.get_secret_value(SecretId=world.mailchimp_secret_arn, VersionStage="AWSPREVIOUS")
+    assert json.loads(previous["SecretString"])["access_token"] == ""
+
+
+def test_deleting_the_stack_leaves_an_api_key_alone(world: ConnectWorld, bucket: ResponseBucket) -> None:
+    # Given
+    request = connection_request(world, bucket, "Delete")
+
+    # When
+    world.function.lambda_handler(request, LambdaContext(timeout_seconds=29))
+
+    # Then
+    assert bucket.answer(request["RequestId"])["Status"] == "SUCCESS"
+    assert_untouched(world)
+
+
+def test_creating_the_connection_resource_changes_nothing(world: ConnectWorld, bucket: ResponseBucket) -> None:
+    # Given
+    request = connection_request(world, bucket, "Create")
+    del request["PhysicalResourceId"]
+
+    # When
+    world.function.lambda_handler(request, LambdaContext(timeout_seconds=29))
+
+    # Then
+    answer = bucket.answer(request["RequestId"])
+    assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"].endswith("/MailchimpConnection")
+    assert_untouched(world)

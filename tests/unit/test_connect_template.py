@@ -59,3 +59,11 @@ def test_an_alarm_calls_the_operator_when_mailchimp_refuses_the_credentials():
     alarm = RESOURCES["MailchimpNotConnectedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("ChimpBridge", "MailchimpNotConnected")
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_uninstall_removes_the_token_after_the_webhooks():
+    connection = RESOURCES["MailchimpConnection"]
+    assert connection["Type"] == "Custom::MailchimpConnection"
+    assert connection["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["ConnectFunction", "Arn"]}
+    # Deletion runs in reverse: the webhooks (which need the token) go before the connection
+    assert "MailchimpConnection" in RESOURCES["MailchimpWebhooks"]["DependsOn"]

@@ -31,10 +31,19 @@ def claim_once(table: str, nonce: str, expires_at: int) -> bool:
     return True
 
 
-def put_secret(secret_arn: str, value: dict[str, Any]) -> None:
+def put_secret(secret_arn: str, value: dict[str, Any], *, drop_previous: bool = False) -> None:
     """A new current version of the secret. Other containers see it once their cache expires;
-    this one at once (its cache is dropped)."""
+    this one at once (its cache is dropped).
+
+    ``drop_previous``: the value replaces a credential that must not stay readable. Secrets
+    Manager keeps the replaced version as AWSPREVIOUS; putting the value twice moves that label
+    to the first copy, so the credential's version keeps no label (Secrets Manager deprecates
+    and removes such versions)."""
     from chimpbridge import secrets  # noqa: PLC0415
 
-    aws.secretsmanager().put_secret_value(SecretId=secret_arn, SecretString=json.dumps(value))
+    text = json.dumps(value)
+    client = aws.secretsmanager()
+    client.put_secret_value(SecretId=secret_arn, SecretString=text)
+    if drop_previous:
+        client.put_secret_value(SecretId=secret_arn, SecretString=text)
     secrets.clear_cache()

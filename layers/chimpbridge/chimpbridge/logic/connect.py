@@ -33,6 +33,7 @@ from chimpbridge.errors import (
     MailchimpApiError,
     MailchimpNotConnected,
     Unauthorized,
+    UpstreamError,
 )
 from chimpbridge.logic import connect_tokens
 from chimpbridge.models.webhook_registration import WebhookRegistration
@@ -179,10 +180,36 @@ def disconnect(base: str) -> dict[str, Any]:
             removed = mailchimp_webhook_registration.unregister(registration).deleted
         except ConfigurationError as error:  # already disconnected: nothing can be removed
             logger.warning("webhooks not removed", extra={"error": str(error)})
-    connect_store.put_secret(settings.load(settings.MailchimpSettings).secret_arn, disconnected_document(_now()))
+    secret_arn = settings.load(settings.MailchimpSettings).secret_arn
+    connect_store.put_secret(secret_arn, disconnected_document(_now()), drop_previous=True)
     count("MailchimpDisconnected")
     logger.warning("disconnected from Mailchimp", extra={"webhooks_removed": len(removed)})
     return {"connected": False, "webhooks_removed": removed}
+
+
+def forget_token() -> bool:
+    """Uninstall (the stack's ``Custom::MailchimpConnection`` is deleted, after the audience
+    webhooks): an OAuth token in the Mailchimp secret is replaced by the "disconnected" value,
+    so no version of the secret keeps it through the deletion's recovery window. An API key is
+    the operator's own and stays. Never raises for what cannot get better (a stack being deleted
+    must not be held by it); returns whether a token was removed."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from chimpbridge.dal import connect_store  # noqa: PLC0415
+
+    secret_arn = settings.load(settings.MailchimpSettings).secret_arn
+    try:
+        if not get_secret(secret_arn, MailchimpCredentials, force=True).via_oauth:
+            return False
+        connect_store.put_secret(secret_arn, disconnected_document(_now()), drop_previous=True)
+    except MailchimpNotConnected:
+        return False
+    except (ConfigurationError, UpstreamError, BotoCoreError, ClientError) as error:
+        logger.warning("the Mailchimp token was not removed", extra={"error": type(error).__name__})
+        return False
+    count("MailchimpDisconnected")
+    logger.warning("Mailchimp token removed with the stack")
+    return True
 
 
 def _registration(base: str) -> WebhookRegistration | None:

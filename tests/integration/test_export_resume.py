@@ -180,3 +180,46 @@ def test_an_invalid_job_is_refused_with_the_field_named(world: ExportWorld) -> N
     with pytest.raises(Exception, match="audience") as caught:
         world.invoke({"audience": ["a1b2c3d4e5"]})
     assert type(caught.value).__name__ == "InvalidRequest"
+
+
+def test_a_new_run_asks_for_each_page_once_though_its_first_round_left_before_the_state_was_read(
+    world: ExportWorld, audience: str
+) -> None:
+    # Given an audience of 25 pages, and Mailchimp's request count before the run
+    asked_before = world.sandbox.stats()["requests"]
+
+    # When it is exported in one invocation (the first round goes out before DynamoDB is read)
+    result, invocations = world.run(job(audience, mode="full"))
+
+    # Then that round was kept: the merge fields and every page, each asked for once
+    assert invocations == 1 and result["results"][0]["rows"] == AUDIENCE_SIZE
+    assert world.sandbox.stats()["requests"] - asked_before == 1 + AUDIENCE_SIZE // 1000
+
+
+def test_a_resumed_invocation_asks_only_for_the_pages_it_exports(world: ExportWorld, audience: str) -> None:
+    # Given a run stopped after its first invocation, and invocations of 3 pages each
+    progress = started(world, job(audience, mode="full"))
+    world.configure(EXPORT_MAX_PAGES_PER_INVOCATION="3")
+    asked_before = world.sandbox.stats()["requests"]
+
+    # When the next invocation continues it
+    result = world.invoke(progress)
+
+    # Then it fetched nothing ahead for a new run: its 3 pages were all it asked for
+    assert result["done"] is False
+    assert world.sandbox.stats()["requests"] - asked_before == 3
+
+
+def test_a_retried_first_invocation_drops_what_it_fetched_ahead_and_resumes(world: ExportWorld, audience: str) -> None:
+    # Given a run whose first invocation stopped after 3 pages, and the state machine retrying
+    # that invocation's input (no progress in it: the next step takes its window for a new run's)
+    export_job = job(audience, mode="full", execution="first-step-retried")
+    started(world, export_job)
+
+    # When the retried job is driven to the end
+    result, _ = world.run(export_job)
+
+    # Then the run went on from its checkpoint: every member exactly once
+    _, rows = world.csv_rows(world.only_manifest(audience)["object"]["key"])
+    assert len(rows) == AUDIENCE_SIZE == len({row["Email Address"] for row in rows})
+    assert result["results"][0]["outcome"] == "exported"

@@ -121,7 +121,7 @@ class ExportSession:
         self.budget = Budget(config)
         self.pages_this_invocation = 0
         self.restarts = 0
-        self.discarded = 0  # pages fetched, then dropped by an epoch restart
+        self.discarded = 0  # pages fetched, then dropped (an epoch restart; a first round fetched ahead in vain)
         self.started = time.monotonic()
         self.last_log = self.started
         self._stack = ExitStack()
@@ -184,7 +184,10 @@ class ExportSession:
             known.set_result(checkpoint.merge_fields)
             self._columns, self._layout = known, None
         elif self._columns is None:
-            self._columns = self.executor.submit(merge_fields, self.client, self.list_id)
+            self._fetch_columns()
+
+    def _fetch_columns(self) -> None:
+        self._columns = self.executor.submit(merge_fields, self.client, self.list_id)
 
     # ------------------------------------------------------------ paging
     def _new_pager(self, status: str | None, since: int | None, before: int) -> WindowPager:
@@ -207,7 +210,7 @@ class ExportSession:
         """Fetch ahead for a new run of window ``[since, before)``, starting with ``status``: its
         first round of pages, and the merge fields for CSV."""
         if self.format == "csv":
-            self._columns = self.executor.submit(merge_fields, self.client, self.list_id)
+            self._fetch_columns()
         self._ahead = self._new_pager(status, since, before).start()
 
     def _drop_ahead(self) -> None:
@@ -218,11 +221,11 @@ class ExportSession:
             self.budget.pages = 0  # nothing of it was used
 
     def _take_ahead(self, status: str | None, since: int | None, before: int) -> WindowPager | None:
-        """The pager :meth:`start` began, if it reads this very window for a run begun now."""
-        ahead, self._ahead = self._ahead, None
+        """The pager :meth:`start` began, if it reads this very window (else it is dropped)."""
+        ahead = self._ahead
         if ahead is not None and (ahead.status, ahead.since, ahead.before) == (status, since, before):
+            self._ahead = None
             return ahead
-        self._ahead = ahead
         self._drop_ahead()
         return None
 
@@ -248,7 +251,7 @@ class ExportSession:
         first = segments[checkpoint.segment] if checkpoint.segment < len(segments) else None
         ahead = self._take_ahead(first, checkpoint.resume_since, checkpoint.window_before) if begun_now else None
         if ahead is None:
-            self._drop_ahead()
+            self._drop_ahead()  # not this run's first round (a run to resume, or the window moved)
             self._use_columns_of(checkpoint)
         for index in range(checkpoint.segment, len(segments)):
             since = checkpoint.resume_since if index == checkpoint.segment else checkpoint.window_since

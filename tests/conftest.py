@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "sandbox.mailchimp.pytest_plugin",
     "tests.support.registration",
     "tests.support.mailchimp_webhook",
+    "tests.support.mandrill",
 ]
 
 

@@ -82,6 +82,8 @@ SECRET_SEEDS: Mapping[str, Callable[[], dict[str, Any]]] = {
     },
     # The token in the local webhook URL, /webhooks/mailchimp/local-webhook-token (events/mailchimp_webhook).
     "MailchimpWebhookSecret": lambda: {"webhook_tokens": ["local-webhook-token"]},
+    # The key events/mandrill_webhook/delivery.json is signed with.
+    "MandrillWebhookSecret": lambda: {"webhook_keys": ["local-mandrill-webhook-key"]},
 }
 
 

@@ -172,7 +172,8 @@ def test_every_documented_delivery_gives_a_detail_valid_against_its_schema(kind)
 
 
 def test_there_is_one_schema_per_detail_type():
-    declared = sorted(json.loads(path.read_text())["x-detail-type"] for path in SCHEMAS.glob("*.schema.json"))
+    schemas = [json.loads(path.read_text()) for path in SCHEMAS.glob("*.schema.json")]
+    declared = sorted(schema["x-detail-type"] for schema in schemas if "chimpbridge.mailchimp" in schema["title"])
 
     assert declared == sorted(DETAIL_TYPES.values())
 

@@ -190,6 +190,28 @@ class WebhookSecret:
         return tokens + ([self.initial_token] if self.initial_token else [])
 
 
+@dataclass(frozen=True, kw_only=True)
+class MandrillWebhookKeys:
+    """The keys Mandrill signs webhook deliveries with: ``{"webhook_keys": ["current", "previous"]}``.
+
+    Mandrill generates a webhook's key when the webhook is added; the stack's registration
+    writes it here. Empty until then: only Mandrill's test delivery (signed with its generic
+    key) is accepted. Two keys are accepted while one is rotated out.
+    """
+
+    webhook_keys: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_document(cls, document: Any) -> MandrillWebhookKeys:
+        members = json_members(document, cls)
+        expect_text_list(members, "webhook_keys")
+        return cls(**members)
+
+    @property
+    def accepted_keys(self) -> list[str]:
+        return [key for key in self.webhook_keys if key]
+
+
 _cache: dict[str, tuple[float, str]] = {}
 _cache_lock = threading.Lock()
 _http: urllib3.PoolManager | None = None

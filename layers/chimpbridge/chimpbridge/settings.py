@@ -464,6 +464,41 @@ class MailchimpWebhookSettings(EnvModel):
     max_body_bytes: int = env("MAILCHIMP_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=196_608), default=131_072)
 
 
+# ---------------------------------------------------------------- Mandrill webhooks
+class MandrillWebhookSettings(EnvModel):
+    """``/webhooks/mandrill``: the keys that sign deliveries, the URL they sign, the queue."""
+
+    secret_arn: str = env("MANDRILL_WEBHOOK_SECRET_ARN")
+    queue_url: str = env("MANDRILL_EVENTS_QUEUE_URL")
+    # The URL exactly as registered in Mandrill (it is part of what Mandrill signs). Unset: the
+    # URL the request reached API Gateway at (its stage URL, or the custom domain it came through).
+    webhook_url: str | None = env("MANDRILL_WEBHOOK_URL", text(pattern=HTTP_URL), default=None)
+    # API Gateway takes 10 MB; 1,000 Mandrill events are about 2 MB.
+    max_body_bytes: int = env("MANDRILL_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=10_485_760), default=6_000_000)
+    # One queue message holds at most this much of a delivery (SQS takes 256 KiB per message).
+    max_message_bytes: int = env("MANDRILL_EVENTS_MESSAGE_BYTES", integer(ge=4_096, le=250_000), default=240_000)
+
+
+class MandrillEventsSettings(EnvModel):
+    """The Mandrill events worker: where events go and what it remembers, for how long."""
+
+    state_table: str = env("STATE_TABLE")
+    event_bus_name: str = env("EVENT_BUS_NAME")
+    # An event processed within this many days is not processed again (Mandrill retries for hours).
+    dedupe_days: int = env("MANDRILL_EVENTS_DEDUPE_DAYS", integer(ge=1, le=365), default=14)
+    # How long an email's delivery record (state and history) is kept.
+    record_days: int = env("EMAIL_RECORD_DAYS", integer(ge=1, le=3650), default=400)
+    # DynamoDB calls of one queue message made at once.
+    concurrency: int = env("MANDRILL_EVENTS_CONCURRENCY", integer(ge=1, le=32), default=8)
+    queue_url: str | None = env("MANDRILL_EVENTS_QUEUE_URL", default=None)
+
+
+class SuppressionSettings(EnvModel):
+    """Where suppressed addresses are kept (the state table). Unset: the sender checks nothing."""
+
+    state_table: str | None = env("STATE_TABLE", default=None)
+
+
 # ---------------------------------------------------------------- custom resources
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

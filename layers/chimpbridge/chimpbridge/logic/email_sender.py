@@ -7,6 +7,10 @@ the stored outcome and sends nothing.
 Outcomes, per Mandrill's per-recipient ``status`` (an HTTP 200 is not a delivery):
 
 * ``sent``: a recipient is ``sent``, ``queued`` or ``scheduled``.
+* ``suppressed``: the address is suppressed (an earlier hard bounce, spam complaint,
+  unsubscribe or Mandrill rejection: logic/mandrill_events.py). Nothing is sent; logged with
+  the address masked, counted (``EmailSuppressed``), never retried, not remembered (so a
+  message re-driven after the mark is lifted is sent).
 * ``rejected``: every recipient is ``rejected`` or ``invalid``. Permanent: logged with the
   reason, counted (``EmailRejected``, alarmed in the template), stored, never retried.
 * an exception: 429, 500, 503, a connection that never opened, and configuration problems
@@ -35,10 +39,12 @@ from typing import Any
 
 from chimpbridge import clients, settings
 from chimpbridge.dal import idempotency
+from chimpbridge.dal.email_records import EmailRecords, Suppression, address_hash
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, MandrillApiError, UpstreamError
 from chimpbridge.logic import email_content
 from chimpbridge.models.email import (
+    ADDRESS_REJECT_REASONS,
     SEND_PERMANENT_STATUSES,
     SEND_SUCCESS_STATUSES,
     EmailMessage,
@@ -65,6 +71,11 @@ def send(message: EmailMessage) -> SendOutcome:
     """Send ``message`` unless it was sent (or permanently rejected) before. Raises when it
     should be tried again later."""
     config = settings.load(settings.EmailSettings)
+    suppressed = _suppression(message)
+    if suppressed is not None:
+        outcome = SendOutcome(outcome="suppressed", suppressed_reason=suppressed.reason)
+        _report(message, outcome)
+        return outcome
     send_once = idempotency.once(
         _deliver,
         table_name=settings.load(settings.IdempotencySettings).table_name,
@@ -76,8 +87,28 @@ def send(message: EmailMessage) -> SendOutcome:
         busy_message="another attempt is sending this email right now",
     )
     outcome = send_once(message=message)
+    if outcome.outcome == "rejected" and not outcome.duplicate:
+        _suppress_rejected(message, outcome)
     _report(message, outcome)
     return outcome
+
+
+def _records() -> EmailRecords | None:
+    table = settings.load(settings.SuppressionSettings).state_table
+    return EmailRecords(table) if table else None
+
+
+def _suppression(message: EmailMessage) -> Suppression | None:
+    records = _records()
+    return records.suppression(address_hash(message.recipient.email)) if records else None
+
+
+def _suppress_rejected(message: EmailMessage, outcome: SendOutcome) -> None:
+    """Mandrill rejected the address for its own sake (its reject list): suppress it here too."""
+    reasons = [r.reject_reason for r in outcome.recipients if r.reject_reason in ADDRESS_REJECT_REASONS]
+    records = _records()
+    if reasons and records is not None:
+        records.suppress(address_hash(message.recipient.email), f"reject:{reasons[0]}", message.idempotency_key)
 
 
 def _deliver(*, message: EmailMessage) -> SendOutcome:
@@ -147,7 +178,13 @@ def _report(message: EmailMessage, outcome: SendOutcome) -> None:
         "idempotency_key": message.idempotency_key,
         "outcome": outcome.outcome,
     }
-    if outcome.duplicate:
+    if outcome.outcome == "suppressed":
+        count("EmailSuppressed")
+        logger.warning(
+            "email not sent: the address is suppressed",
+            extra={**context, "email": message.recipient.email, "reason": outcome.suppressed_reason},
+        )
+    elif outcome.duplicate:
         count("EmailDuplicateSkipped")
         logger.info("email already handled; not sent again", extra=context)
     elif outcome.outcome == "sent":

@@ -18,6 +18,9 @@ from chimpbridge.models.hooks import PersonName
 
 SEND_SUCCESS_STATUSES = frozenset({"sent", "queued", "scheduled"})
 SEND_PERMANENT_STATUSES = frozenset({"rejected", "invalid"})
+# Rejections about the address (Mandrill's reject list), not about us (an unverified sending
+# domain rejects everyone as "unsigned"): the address is suppressed.
+ADDRESS_REJECT_REASONS = frozenset({"hard-bounce", "spam", "unsub", "custom"})
 
 
 def idempotency_key(hook: str, identity_id: UUID, flow_id: str) -> str:
@@ -64,10 +67,11 @@ class RecipientResult(BaseModel):
 class SendOutcome(BaseModel):
     """What happened to one message; stored as the idempotency record's result."""
 
-    outcome: Literal["sent", "rejected", "uncertain"]
+    outcome: Literal["sent", "rejected", "uncertain", "suppressed"]
     recipients: list[RecipientResult] = Field(default_factory=list)
     api_call: Literal["messages/send", "messages/send-template"] | None = None
     duplicate: bool = False  # true when this answer came from the idempotency record
+    suppressed_reason: str | None = None  # why the address is suppressed (outcome "suppressed")
 
     @property
     def reject_reasons(self) -> list[str]:

@@ -1,8 +1,8 @@
 """Request, response, domain and stored-item models, one module per concern.
 
 Pydantic models, except what the signup function and the secrets it reads need: those are
-dataclasses with explicit checks, because importing pydantic would cost that function's cold
-start about 0.1 s (docs/benchmarks.md, "Signup cold start"). Their ``from_document`` reads
+dataclasses with explicit checks, because importing pydantic would lengthen that function's
+cold start (docs/benchmarks.md, "Cold start of every function"). Their ``from_document`` reads
 parsed JSON and raises ValueError naming the member, never its value.
 """
 

@@ -5,8 +5,8 @@ hook's newsletter opt-in all speak this model, so a queued signup is applied exa
 direct one would have been.
 
 These are frozen dataclasses with explicit checks, not pydantic models: they are all the signup
-function needs, and importing pydantic would cost its cold start about 0.1 s, a fifth of the
-tutorial handler it is measured against (docs/benchmarks.md, "Signup cold start"). The JSON
+function needs, and importing pydantic would lengthen its cold start, which is measured against
+a tutorial handler (docs/benchmarks.md, "Cold start of every function"). The JSON
 body of ``POST /subscribe`` is read and checked in :mod:`chimpbridge.logic.signup_form`.
 """
 

@@ -8,7 +8,7 @@ stay in the logs, tied to the answer by its ``correlation_id``.
 Each function serves one or two explicit routes, so routing, CORS and error mapping are done
 here rather than by Powertools' event handler: importing that package loads every resolver it
 has (AppSync, Bedrock agents, VPC Lattice...) and asyncio, which costs the signup function's
-cold start more than it costs to read two paths (docs/benchmarks.md, "Signup cold start").
+cold start more than it costs to read two paths (docs/benchmarks.md, "Cold start of every function").
 """
 
 from __future__ import annotations

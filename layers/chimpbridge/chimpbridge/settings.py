@@ -6,8 +6,8 @@ first invocation with a message that names it (never its value).
 
 The models are frozen dataclasses whose fields say which variable they read and how
 (``env(NAME, parser)``), not pydantic models: every function loads settings on its first
-invocation, and importing pydantic would add about 0.1 s to each cold start
-(docs/benchmarks.md, "Signup cold start").
+invocation, and importing pydantic would lengthen every cold start
+(docs/benchmarks.md, "Cold start of every function").
 """
 
 from __future__ import annotations

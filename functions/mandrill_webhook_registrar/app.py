@@ -1,0 +1,46 @@
+"""Custom::MandrillWebhook: registers the Mandrill webhook with the stack and keeps its key in
+the webhook keys secret; removes it when the stack is deleted.
+
+crhelper answers CloudFormation (chimpbridge/custom_resource.py). The physical id never changes
+after Create: updates are in place, so CloudFormation never sends a Delete for an old id.
+"""
+
+import functools
+from typing import Any
+
+from chimpbridge import custom_resource
+from chimpbridge.logic import mandrill_webhook_registration as registration
+from chimpbridge.logic.mandrill_webhook_registration import MandrillWebhookRegistration
+from chimpbridge.models.webhook_registration import physical_id
+from chimpbridge.observability import instrument
+
+
+def create(event: dict[str, Any], context: Any) -> str:
+    result = registration.register(MandrillWebhookRegistration.from_properties(event.get("ResourceProperties")))
+    resource().Data.update(result.attributes())
+    return physical_id(event["StackId"], event["LogicalResourceId"])
+
+
+def update(event: dict[str, Any], context: Any) -> str:
+    result = registration.register(
+        MandrillWebhookRegistration.from_properties(event.get("ResourceProperties")),
+        MandrillWebhookRegistration.previous(event.get("OldResourceProperties")),
+    )
+    resource().Data.update(result.attributes())
+    return str(event["PhysicalResourceId"])
+
+
+def delete(event: dict[str, Any], context: Any) -> str:
+    registration.unregister(MandrillWebhookRegistration.previous(event.get("ResourceProperties")))
+    return str(event["PhysicalResourceId"])
+
+
+@functools.cache
+def resource() -> Any:
+    """Built on the first invocation: crhelper creates AWS clients when it is built."""
+    return custom_resource.build(create=create, update=update, delete=delete)
+
+
+@instrument(correlation_id_path="RequestId")
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    resource()(event, context)

@@ -174,3 +174,17 @@ def test_a_batch_of_1000_events_is_acknowledged_within_a_second_in_slices(receiv
     assert answer["events"] == 1000 and answer["messages"] == len(messages) > 1
     assert all(len(message["Body"].encode()) <= 240_000 for message in messages)
     assert [e["_id"] for m in messages for e in json.loads(m["Body"])["events"]] == [e["_id"] for e in events]
+
+
+def test_the_apis_public_url_gives_the_signed_url_when_none_is_configured(mandrill_env, monkeypatch):
+    # Given the API on a custom domain (MailchimpWebhookBaseUrl) and no Mandrill URL of its own
+    monkeypatch.setenv("API_PUBLIC_URL", "https://api.example.org/mail")
+    forget()
+    receiver = load_function("mandrill_webhook")
+
+    # Then Mandrill's signature over <base>/webhooks/mandrill is accepted
+    assert (
+        call(receiver, signed_delivery([message_event()], url="https://api.example.org/mail/webhooks/mandrill"))[0]
+        == 200
+    )
+    assert call(receiver, signed_delivery([message_event()], url=CALLED_URL))[0] == 401

@@ -241,6 +241,7 @@ def mandrill_env(aws_env: str, make_secret: Any, monkeypatch: pytest.MonkeyPatch
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MANDRILL_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("API_PUBLIC_URL", raising=False)
     forget()
     yield MandrillEnv(
         endpoint=aws_env,

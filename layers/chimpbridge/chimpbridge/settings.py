@@ -470,9 +470,11 @@ class MandrillWebhookSettings(EnvModel):
 
     secret_arn: str = env("MANDRILL_WEBHOOK_SECRET_ARN")
     queue_url: str = env("MANDRILL_EVENTS_QUEUE_URL")
-    # The URL exactly as registered in Mandrill (it is part of what Mandrill signs). Unset: the
-    # URL the request reached API Gateway at (its stage URL, or the custom domain it came through).
+    # The URL exactly as registered in Mandrill (it is part of what Mandrill signs). Unset:
+    # <API_PUBLIC_URL>/webhooks/mandrill, else the URL the request reached API Gateway at (its
+    # stage URL, or the custom domain it came through).
     webhook_url: str | None = env("MANDRILL_WEBHOOK_URL", text(pattern=HTTP_URL), default=None)
+    public_url: str | None = env("API_PUBLIC_URL", text(pattern=HTTP_URL), default=None)
     # API Gateway takes 10 MB; 1,000 Mandrill events are about 2 MB.
     max_body_bytes: int = env("MANDRILL_WEBHOOK_MAX_BODY_BYTES", integer(ge=1_024, le=10_485_760), default=6_000_000)
     # One queue message holds at most this much of a delivery (SQS takes 256 KiB per message).

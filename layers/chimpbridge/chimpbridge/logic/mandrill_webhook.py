@@ -48,7 +48,7 @@ def accept(delivery: MandrillDelivery) -> MandrillWebhookAnswer:
     try:
         verify(
             delivery.signature,
-            config.webhook_url or delivery.called_url,
+            signed_url(config, delivery),
             fields,
             [*keys, TEST_WEBHOOK_KEY] if empty else keys,
         )
@@ -66,6 +66,15 @@ def accept(delivery: MandrillDelivery) -> MandrillWebhookAnswer:
     count("MandrillEventsQueued", len(events))
     logger.info("mandrill events queued", extra={"events": len(events), "messages": len(messages)})
     return MandrillWebhookAnswer(status="queued", events=len(events), messages=len(messages))
+
+
+def signed_url(config: settings.MandrillWebhookSettings, delivery: MandrillDelivery) -> str:
+    """The URL Mandrill signs: configured, else the API's public URL's, else where we were called."""
+    if config.webhook_url:
+        return config.webhook_url
+    if config.public_url:
+        return config.public_url.rstrip("/") + "/webhooks/mandrill"
+    return delivery.called_url
 
 
 def _form(content_type: str | None, body: bytes) -> dict[str, str]:

@@ -47,12 +47,12 @@ from moto.server import ThreadedMotoServer
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "chimpbridge")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ChimpBridge")
 
-from chimpbridge import clients, secrets, settings  # noqa: E402
-from chimpbridge.dal import aws  # noqa: E402
-from chimpbridge.logic import mandrill_events  # noqa: E402
-from chimpbridge.logic.mandrill_webhook_auth import verify  # noqa: E402
-from chimpbridge.models.mandrill_events import QueuedEvents  # noqa: E402
-from tests.support.functions import LambdaContext, load_function  # noqa: E402
+from chimpbridge import clients, secrets, settings
+from chimpbridge.dal import aws
+from chimpbridge.logic import mandrill_events
+from chimpbridge.logic.mandrill_webhook_auth import verify
+from chimpbridge.models.mandrill_events import QueuedEvents
+from tests.support.functions import LambdaContext, load_function
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "mandrill_webhook.json"

@@ -252,9 +252,19 @@ def test_status_shows_the_account_data_center_and_webhooks_never_the_token(world
     assert world.mailchimp_secret()["access_token"] not in page.body and "secret-token" not in page.body
 
 
+def test_status_names_the_account_of_an_api_key_too(world: ConnectWorld) -> None:
+    # When (the secret holds the sandbox's API key)
+    status = world.status().json()
+
+    # Then
+    assert status["connected"] is True and status["method"] == "api_key"
+    assert (status["account"], status["dc"]) == (OAUTH_ACCOUNT_EMAIL, OAUTH_SERVER_PREFIX)
+    assert MARKETING_API_KEY not in json.dumps(status)
+
+
 @pytest.mark.parametrize(
     "token",
-    [None, "garbled", connect_tokens.issue(SIGNING_KEY, "disconnect", 120)],
+    [None, "garbled", connect_tokens.issue(SIGNING_KEY, "disconnect", 3600)],
     ids=["none", "garbled", "a disconnect token"],
 )
 def test_status_needs_an_operator_token_for_status(world: ConnectWorld, token: str | None) -> None:

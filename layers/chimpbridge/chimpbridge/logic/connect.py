@@ -157,7 +157,10 @@ def status(base: str) -> dict[str, Any]:
         "connected_at": credentials.connected_at,
     }
     try:
-        clients.marketing().ping.get()
+        root = clients.marketing().root.get_root(fields=["account_name", "email"])
+        if isinstance(root, dict):  # an API key's account is named only by Mailchimp
+            answer["account"] = answer["account"] or root.get("email")
+            answer["account_name"] = root.get("account_name")
         registration = _registration(base)
         answer["webhooks"] = mailchimp_webhook_registration.registered(registration) if registration else {}
     except MailchimpApiError as error:

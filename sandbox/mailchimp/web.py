@@ -16,6 +16,7 @@ from sandbox.mailchimp.state import SandboxState
 from sandbox.mailchimp.traffic import Traffic
 from sandbox.mailchimp.web_mandrill import SCRIPT as MANDRILL_SCRIPT
 from sandbox.mailchimp.web_mandrill import mandrill_webhooks_section, recipients_section
+from sandbox.mailchimp.web_oauth import OAUTH_SCRIPT, oauth_section
 from sandbox.mailchimp.web_webhooks import deliveries_section, webhooks_section
 
 NEWEST_MEMBERS = 10
@@ -114,7 +115,9 @@ def render_page(state: SandboxState, traffic: Traffic) -> Response:
 {mandrill_webhooks}
 <h2>Outbox ({len(state.outbox)})</h2>
 <div data-testid="outbox">{outbox}</div>
-<script>{_SCRIPT}{MANDRILL_SCRIPT}</script>
+<h2>OAuth apps and tokens</h2>
+{oauth_section(state.oauth)}
+<script>{_SCRIPT}{MANDRILL_SCRIPT}{OAUTH_SCRIPT}</script>
 </body></html>"""
     return Response(status=200, body=body.encode(), content_type=HTML_CONTENT_TYPE)
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import mailchimp_marketing
 import mailchimp_transactional
 import pytest
+import requests
 
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
@@ -212,3 +214,29 @@ def test_the_outbox_buttons_fire_mandrill_events_to_the_webhook(
     assert page.locator('[data-testid="mandrill-webhooks"] [data-field="events_sent"]').inner_text() == "3"
     assert page.locator('[data-testid="deliveries"] tr[data-kind="mandrill"][data-status="delivered"]').count() == 2
     page.screenshot(path=str(ARTIFACTS / "sandbox-web-mandrill.png"), full_page=True)
+
+
+def test_the_page_lists_oauth_tokens_and_revokes_one_with_a_click(sandbox: SandboxClient, page: Any) -> None:
+    # Given a token issued through the authorization-code flow
+    form = {"client_id": "sandbox-oauth-client", "redirect_uri": "http://127.0.0.1:3000/connect/mailchimp/callback"}
+    allowed = requests.post(
+        f"{sandbox.url}/oauth2/authorize", data={**form, "decision": "allow"}, allow_redirects=False, timeout=10
+    )
+    code = parse_qs(urlsplit(allowed.headers["Location"]).query)["code"][0]
+    exchange = {
+        **form,
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_secret": "sandbox-oauth-client-secret",
+    }
+    token = requests.post(f"{sandbox.url}/oauth2/token", data=exchange, timeout=10).json()["access_token"]
+
+    # When the page's Revoke button is clicked
+    page.goto(sandbox.url)
+    with page.expect_navigation():
+        page.click(f'[data-testid="oauth-tokens"] button[data-revoke="{token}"]')
+
+    # Then the token shows revoked, and the Marketing API refuses it
+    assert page.locator('[data-testid="oauth-tokens"] tr[data-state="revoked"]').count() == 1
+    answer = requests.get(f"{sandbox.marketing_url}/ping", headers={"Authorization": f"OAuth {token}"}, timeout=10)
+    assert answer.status_code == 401

@@ -11,6 +11,17 @@ def send(queue_url: str, body: str, *, delay_seconds: int = 0) -> str:
     return response["MessageId"]
 
 
+def send_all(queue_url: str, bodies: list[str], *, concurrency: int = 8) -> list[str]:
+    """Queue every body, ``concurrency`` at a time; returns the message ids in order. Raises if
+    SQS refuses one (those before it stay queued)."""
+    if len(bodies) <= 1:
+        return [send(queue_url, body) for body in bodies]
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only for several messages
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(bodies))) as pool:
+        return list(pool.map(lambda body: send(queue_url, body), bodies))
+
+
 def change_visibility(queue_url: str, delays: dict[str, int]) -> int:
     """Hide received messages (receipt handle -> seconds) for a while; returns how many the
     queue refused (the message was already deleted, or the handle expired)."""

@@ -61,8 +61,7 @@ def accept(delivery: MandrillDelivery) -> MandrillWebhookAnswer:
         count("MandrillWebhookTest")
         return MandrillWebhookAnswer(status="ok")
     messages = _queue_messages(events, delivery.request_id, config.max_message_bytes)
-    for message in messages:
-        queues.send(config.queue_url, message)
+    queues.send_all(config.queue_url, messages)
     count("MandrillEventsQueued", len(events))
     logger.info("mandrill events queued", extra={"events": len(events), "messages": len(messages)})
     return MandrillWebhookAnswer(status="queued", events=len(events), messages=len(messages))

@@ -108,20 +108,14 @@ def export_event(sandbox: SandboxClient) -> dict[str, Any]:
     return {**load_event("audience_export/full.json"), "audiences": [list_id]}
 
 
-def custom_resource_event(_: SandboxClient) -> dict[str, Any]:
-    """The stack's create, answered to a local stand-in for CloudFormation's response URL."""
-    return {**load_event("mailchimp_webhook_registrar/create.json"), "ResponseURL": RESPONSE_URL}
-
-
 # The event a function's first invocation gets where the first sample in events/<folder>/ would
-# not do: a fresh one where the function deduplicates, or one with a reachable ResponseURL.
+# not do: a fresh one where the function deduplicates. A custom resource's ResponseURL is local.
 EVENTS: dict[str, Callable[[SandboxClient], dict[str, Any]]] = {
     "signup": signup_event,
     "registration_hook": lambda _: load_event("registration_hook/registration.json"),
     "email_sender": email_event,
     "audience_export": export_event,
     "mailchimp_webhook": lambda _: load_event("mailchimp_webhook/subscribe.json"),
-    "mailchimp_webhook_registrar": custom_resource_event,
 }
 
 
@@ -135,7 +129,7 @@ def first_sample(folder: str) -> Callable[[SandboxClient], dict[str, Any]]:
 @contextmanager
 def response_url_stand_in() -> Iterator[None]:
     """CloudFormation's presigned response URL, on loopback (answers 200 to the function's PUT)."""
-    global RESPONSE_URL  # noqa: PLW0603 - one stand-in per run, read by custom_resource_event
+    global RESPONSE_URL  # noqa: PLW0603 - one stand-in per run, read by run_once
     bucket = ResponseBucket().start()
     RESPONSE_URL = bucket.response_url("coldstart")
     try:
@@ -185,6 +179,8 @@ def without_bytecode(folder: Path, destination: Path) -> Path:
 
 def run_once(subject: Subject, runtime: Path, sandbox: SandboxClient, warm: int = 0) -> dict[str, Any]:
     event = subject.event(sandbox)
+    if "ResponseURL" in event:
+        event["ResponseURL"] = RESPONSE_URL
     layer = str(subject.layer) if subject.layer else ""
     command = [sys.executable, "-S", "-B", "-c", RUNNER, str(subject.task), layer, str(runtime), json.dumps(event)]
     output = subprocess.run(

@@ -2,7 +2,7 @@
 
 Starts ``python -m sandbox.mailchimp`` in its own process, seeds 1,000,000 members, then reads
 pages of 1000 members sequentially over one keep-alive connection. Prints seed time, peak RSS
-and pages/s (with the sandbox's CPU share) against the issue's targets (20 pages/s on one
+and pages/s (with the sandbox's CPU share) against its targets (20 pages/s on one
 core, 60 s, 2 GiB) and against baselines measured in this run:
 
 * pages: ``json.dumps`` of the same 1000-member page in-process (what any server that builds

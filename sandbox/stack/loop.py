@@ -1,4 +1,4 @@
-"""The export state machine's loop, locally (issue 7). Not a state-machine interpreter: only the
+"""The export state machine's loop, locally. Not a state-machine interpreter: only the
 one contract the template's state machines use, "call the function again with its own result
 while the result says ``{"done": false}``".
 

@@ -74,12 +74,12 @@ def disconnect(request: Request) -> Response:
 
 def keep(event: dict[str, Any], context: Any) -> str:
     """Create and update hold nothing: the connection is made by the operator, not the stack."""
-    return str(event.get("PhysicalResourceId") or f"{event['StackId'].split(':stack/', 1)[-1]}/MailchimpConnection")
+    return custom_resource.stable_id(event)
 
 
 def forget(event: dict[str, Any], context: Any) -> str:
     connect.forget_token()
-    return str(event["PhysicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 @functools.cache

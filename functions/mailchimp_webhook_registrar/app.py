@@ -11,7 +11,7 @@ from typing import Any
 
 from chimpbridge import custom_resource
 from chimpbridge.logic import mailchimp_webhook_registration as registration
-from chimpbridge.models.webhook_registration import WebhookRegistration, physical_id
+from chimpbridge.models.webhook_registration import WebhookRegistration
 from chimpbridge.observability import instrument
 
 
@@ -22,18 +22,18 @@ def requested(event: dict[str, Any]) -> WebhookRegistration:
 def create(event: dict[str, Any], context: Any) -> str:
     result = registration.register(requested(event))
     resource().Data.update(result.attributes())
-    return physical_id(event["StackId"], event["LogicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 def update(event: dict[str, Any], context: Any) -> str:
     result = registration.update(requested(event), WebhookRegistration.previous(event.get("OldResourceProperties")))
     resource().Data.update(result.attributes())
-    return str(event["PhysicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 def delete(event: dict[str, Any], context: Any) -> str:
     registration.unregister(WebhookRegistration.previous(event.get("ResourceProperties")))
-    return str(event["PhysicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 @functools.cache

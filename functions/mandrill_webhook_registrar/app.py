@@ -11,14 +11,13 @@ from typing import Any
 from chimpbridge import custom_resource
 from chimpbridge.logic import mandrill_webhook_registration as registration
 from chimpbridge.logic.mandrill_webhook_registration import MandrillWebhookRegistration
-from chimpbridge.models.webhook_registration import physical_id
 from chimpbridge.observability import instrument
 
 
 def create(event: dict[str, Any], context: Any) -> str:
     result = registration.register(MandrillWebhookRegistration.from_properties(event.get("ResourceProperties")))
     resource().Data.update(result.attributes())
-    return physical_id(event["StackId"], event["LogicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 def update(event: dict[str, Any], context: Any) -> str:
@@ -27,12 +26,12 @@ def update(event: dict[str, Any], context: Any) -> str:
         MandrillWebhookRegistration.previous(event.get("OldResourceProperties")),
     )
     resource().Data.update(result.attributes())
-    return str(event["PhysicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 def delete(event: dict[str, Any], context: Any) -> str:
     registration.unregister(MandrillWebhookRegistration.previous(event.get("ResourceProperties")))
-    return str(event["PhysicalResourceId"])
+    return custom_resource.stable_id(event)
 
 
 @functools.cache

@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from chimpbridge import settings
-from chimpbridge.models.webhook_registration import WebhookRegistration, physical_id
+from chimpbridge.custom_resource import stable_id
+from chimpbridge.models.webhook_registration import WebhookRegistration
 from chimpbridge.secrets import MailchimpCredentials
 from sandbox.stack.cfn_yaml import load_template
 from sandbox.stack.env_file import REPO_ROOT
@@ -83,7 +84,7 @@ def test_the_sample_events_ask_for_a_valid_registration_with_a_stable_physical_i
         WebhookRegistration.from_properties(request["ResourceProperties"])
     WebhookRegistration.from_properties(update["OldResourceProperties"])
     # Update and Delete name the id Create answers with
-    expected = physical_id(create["StackId"], create["LogicalResourceId"])
+    expected = stable_id(create)
     assert update["PhysicalResourceId"] == delete["PhysicalResourceId"] == expected
 
 

@@ -54,6 +54,17 @@ def build(*, create: RequestFunction, update: RequestFunction, delete: RequestFu
     return resource
 
 
+def stable_id(event: dict[str, Any]) -> str:
+    """The resource's physical id: the one CloudFormation already holds, else (on Create) its
+    stack and logical id (``arn:...:stack/<name>/<uuid>`` -> ``<name>/<uuid>/<logical id>``).
+    It never changes after Create: updates are in place, so CloudFormation never sends a Delete
+    for an old id whose registration the new state still uses."""
+    existing = event.get("PhysicalResourceId")
+    if existing:
+        return str(existing)
+    return f"{str(event['StackId']).split(':stack/', 1)[-1]}/{event['LogicalResourceId']}"
+
+
 def deliver_answer(url: str, body: dict[str, Any], ssl_verify: Any = None) -> None:
     """PUT the answer to CloudFormation's presigned URL. Never raises: if the answer cannot be
     delivered there is nobody else to tell, and CloudFormation gives up on the resource after

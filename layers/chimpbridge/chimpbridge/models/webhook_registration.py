@@ -125,9 +125,3 @@ def _text_list(properties: dict[str, Any], name: str) -> list[str]:
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def physical_id(stack_id: str, logical_id: str) -> str:
-    """The resource's id: its stack and logical id, so the same resource always has the same
-    id (``arn:...:stack/<name>/<uuid>`` -> ``<name>/<uuid>/<logical id>``)."""
-    return f"{stack_id.split(':stack/', 1)[-1]}/{logical_id}"

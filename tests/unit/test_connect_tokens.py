@@ -40,8 +40,13 @@ def test_a_token_checks_out_for_its_purpose_and_binding():
         (connect_tokens.issue(KEY, "link", 60, now=time.time() - 3_700), "link", "", "expired"),
         (connect_tokens.issue(KEY, "state", 3600, binding="b1"), "state", "b2", "foreign"),
         (connect_tokens.issue(KEY, "state", 3600, binding="b1"), "state", "", "foreign"),
+        ("abc.d\u00e9f", "link", "", "forged"),
+        ("\u00e9t\u00e9.\u00e9t\u00e9", "status", "", "forged"),
     ],
-    ids=["none", "empty", "garbled", "other key", "other purpose", "expired", "other browser", "no cookie"],
+    ids=[
+        *("none", "empty", "garbled", "other key", "other purpose", "expired", "other browser", "no cookie"),
+        *("non-ascii signature", "non-ascii token"),
+    ],
 )
 def test_refusals_are_named(token: str | None, purpose: str, binding: str, kind: str):
     assert refusal(token, purpose, binding) == kind

@@ -47,7 +47,9 @@ def issue(key: str, purpose: str, ttl_seconds: int, *, binding: str = "", now: f
 def check(key: str, token: str | None, purpose: str, *, binding: str = "", now: float | None = None) -> Claims:
     """The token's claims; raises :class:`ConnectRefused` (``forged``, ``expired``, ``foreign``)."""
     body, _, signature = (token or "").partition(".")
-    if not body or not signature or not hmac.compare_digest(signature, _signature(key, body)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a query or header can hold any).
+    presented = signature.encode("utf-8", "replace")
+    if not body or not signature or not hmac.compare_digest(presented, _signature(key, body).encode()):
         raise ConnectRefused("forged", "This link or request is not valid.")
     try:
         payload = json.loads(_decode(body))

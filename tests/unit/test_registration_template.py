@@ -100,7 +100,7 @@ def test_the_email_flows_default_is_written_once_in_the_code(monkeypatch):
     assert list(flows) == ["registration"] and flows["registration"].template == "welcome"
 
 
-@pytest.mark.parametrize("doc", ["README.md", "examples/ory/README.md", "examples/ory/kratos.yml"])
+@pytest.mark.parametrize("doc", ["docs/registration-emails.md", "examples/ory/README.md", "examples/ory/kratos.yml"])
 def test_the_docs_read_the_key_the_template_generates(doc):
     generated = RESOURCES["HookKeysSecret"]["Properties"]["GenerateSecretString"]["GenerateStringKey"]
 

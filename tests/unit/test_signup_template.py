@@ -1,6 +1,6 @@
 """The signup worker's wiring in template.yaml: how long a queued signup outlives an outage
 before the DLQ, and its share of Mailchimp's 10 connections per account.
-(cfn-lint checks the syntax; these check the arithmetic the README states.)"""
+(cfn-lint checks the syntax; these check the arithmetic docs/signup.md states.)"""
 
 from __future__ import annotations
 

@@ -369,7 +369,7 @@ class EmailSettings(EnvModel):
     # How long a sent email is remembered: longer than a message can live in queue + DLQ.
     dedupe_days: int = env("EMAIL_DEDUPE_DAYS", integer(ge=1, le=365), default=30)
     # Mandrill's answer to a send was lost (read timeout): "resend" never risks a missing email,
-    # "skip" never risks a second one. See README, "Exactly once".
+    # "skip" never risks a second one. See docs/registration-emails.md, "Exactly once".
     on_uncertain_send: Literal["resend", "skip"] = env(
         "EMAIL_ON_UNCERTAIN_SEND", one_of("resend", "skip"), default="resend"
     )

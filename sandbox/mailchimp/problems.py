@@ -17,6 +17,7 @@ MARKETING_TITLES: dict[int, str] = {
     403: "Forbidden",
     404: "Resource Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     414: "Resource Nesting Too Deep",
     422: "Invalid Method Override",
     429: "Too Many Requests",
@@ -30,6 +31,7 @@ MARKETING_DETAILS: dict[int, str] = {
     404: "The requested resource could not be found.",
     405: "The requested method and resource are not compatible. See the Allow header for this "
     "resource's available methods.",
+    408: "The request took too long to arrive. Please try again.",
     429: "You have exceeded the limit of 10 simultaneous connections.",
     500: "An unexpected internal error has occurred. Please contact Support for more information.",
     502: "The server received an invalid response from an upstream server.",

@@ -213,7 +213,8 @@ def _server_problem(exc: Exception | None, correlation_id: str) -> Response:
             correlation_id=correlation_id,
         )
     if isinstance(exc, UpstreamError):
-        logger.error("upstream failure", extra={"error": str(exc), "transient": exc.transient})
+        log = logger.warning if exc.transient else logger.error  # a passing failure calls nobody
+        log("upstream failure", extra={"error": str(exc), "transient": exc.transient})
         status = 503 if exc.transient else 502
         return problem(
             status,

@@ -80,7 +80,7 @@ def deliver_answer(url: str, body: dict[str, Any], ssl_verify: Any = None) -> No
         total=ANSWER_ATTEMPTS - 1,
         backoff_factor=0.5,
         allowed_methods=None,  # a PUT of the same answer is safe to repeat
-        status_forcelist=(429, 500, 502, 503, 504),
+        status_forcelist=(408, 429, 500, 502, 503, 504),
         raise_on_status=False,
     )
     http = urllib3.PoolManager(ca_certs=config.ca_bundle) if config.ca_bundle else urllib3.PoolManager()

@@ -83,9 +83,14 @@ class Busy(ChimpBridgeError):
         self.retry_after_seconds = retry_after_seconds
 
 
+# Answers that say "not now" rather than "not this": the server did not get the whole request
+# in time (408) or is busy (429). Neither is about our configuration or the person.
+TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
+
+
 def is_transient_status(status: int | None) -> bool:
-    """Whether an upstream status can succeed later: no answer at all, 429, or any 5xx."""
-    return status is None or status == 429 or status >= 500
+    """Whether an upstream status can succeed later: no answer at all, 408, 429, or any 5xx."""
+    return status is None or status in TRANSIENT_CLIENT_STATUSES or status >= 500
 
 
 @dataclass(eq=False)

@@ -4,7 +4,7 @@ token (``POST /oauth2/token``, form-encoded) and read what the token belongs to
 
 The official SDK has no calls for these; they go through the same pooled, time-bounded
 transport as the SDK's calls. A POST is never repeated after it may have reached Mailchimp
-(a code is good once), only after a 429 or a connection that never opened.
+(a code is good once), only after a 408, a 429 or a connection that never opened.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import requests
 
 from chimpbridge import settings
-from chimpbridge.errors import ConnectRefused, UpstreamError
+from chimpbridge.errors import ConnectRefused, UpstreamError, is_transient_status
 from chimpbridge.observability import logger
 from chimpbridge.transport import RetryingTransport
 
@@ -70,7 +70,7 @@ def exchange_code(*, code: str, client_id: str, client_secret: str, redirect_uri
     logger.warning("Mailchimp refused the code exchange", extra={"status": response.status_code, "error": error})
     if error == "invalid_client":
         raise ConnectRefused("client", "Mailchimp refused this app's client id or secret. Check the OAuth secret.")
-    if response.status_code >= 500 or response.status_code == 429:
+    if is_transient_status(response.status_code):
         raise ConnectRefused("unavailable", "Mailchimp could not complete the connection just now. Please try again.")
     raise ConnectRefused(
         "code", "Mailchimp would not accept this authorization (it was used already or has expired). Start again."

@@ -17,7 +17,7 @@ import urllib3
 
 from chimpbridge import credentials, settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
-from chimpbridge.errors import ConfigurationError, MailchimpNotConnected, UpstreamError
+from chimpbridge.errors import ConfigurationError, MailchimpNotConnected, UpstreamError, is_transient_status
 from chimpbridge.models import expect, expect_text_list, json_members
 
 
@@ -301,7 +301,9 @@ def _fetch_secret_string(arn: str) -> str:
             if response.status == 200 and isinstance(payload.get("SecretString"), str):
                 return str(payload["SecretString"])
             error_type = str(payload.get("__type", "")).rsplit("#", 1)[-1]
-            if response.status < 500 and error_type not in {"ThrottlingException", "InternalServiceError"}:
+            throttled = error_type in {"ThrottlingException", "InternalServiceError"}
+            transient = throttled or is_transient_status(response.status)
+            if not transient:
                 raise ConfigurationError(f"secret {arn} cannot be read: {error_type or response.status}")
             last = UpstreamError("secretsmanager", response.status, error_type or "server error")
         time.sleep(0.1 * 2**attempt)

@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
-from chimpbridge.errors import is_transient_status
+from chimpbridge.errors import TRANSIENT_CLIENT_STATUSES, is_transient_status
 
 # Methods that are safe to send twice after an ambiguous failure (a read timeout).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
@@ -109,11 +109,11 @@ class RetryingTransport:
     ) -> requests.Response:
         """Send with retries; return the final response, or raise the final connection failure.
 
-        Idempotent methods are repeated after 429, 5xx, timeouts and connection errors. Others
-        (POST: a Mandrill send) only when the request cannot have been acted on: a 429, or a
-        connection that never opened. A 5xx, a read timeout or a dropped connection may follow
-        a send that happened, so it goes back to the caller at once (``UpstreamError.answer_lost``
-        tells the caller the difference).
+        Idempotent methods are repeated after 408, 429, 5xx, timeouts and connection errors. Others
+        (POST: a Mandrill send) only when the request cannot have been acted on: a 408 (the
+        server gave up reading it), a 429, or a connection that never opened. A 5xx, a read
+        timeout or a dropped connection may follow a send that happened, so it goes back to the
+        caller at once (``UpstreamError.answer_lost`` tells the caller the difference).
 
         Waiting for a POST's answer is never cut short by the retry budget, only by the
         invocation deadline, and a POST is repeated only while its whole wait (connect + read
@@ -149,7 +149,7 @@ class RetryingTransport:
                 failure = exc
             else:
                 status = response.status_code
-                if not is_transient_status(status) or (not idempotent and status != 429):
+                if not is_transient_status(status) or (not idempotent and status not in TRANSIENT_CLIENT_STATUSES):
                     return response
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
 

@@ -52,7 +52,7 @@ from chimpbridge import clients, settings
 from chimpbridge.dal import aws
 from chimpbridge.dal.export_state import ExportState, StateContention, stream_key
 from chimpbridge.deadline import remaining_invocation_seconds
-from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError
+from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError, is_transient_status
 from chimpbridge.logic import export_layout as layout_module
 from chimpbridge.logic.export_layout import iso, layout_for
 from chimpbridge.logic.export_session import ExportSession
@@ -83,6 +83,8 @@ _TRANSIENT_AWS_CODES = {
     "SlowDown",
     "InternalError",
     "ServiceUnavailable",
+    "RequestTimeout",  # S3: the upload was not read in time (a 400 that is worth retrying)
+    "RequestTimeoutException",
 }
 LAMBDA_MAX_SECONDS = 900  # the longest a Lambda invocation can run
 LEASE_MARGIN_SECONDS = 60  # Step Functions' own delays between a retry's wait and the call
@@ -135,7 +137,7 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(error, ClientError):
         details = error.response
         status = int(details.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return status >= 500 or details.get("Error", {}).get("Code") in _TRANSIENT_AWS_CODES
+        return is_transient_status(status) or details.get("Error", {}).get("Code") in _TRANSIENT_AWS_CODES
     return isinstance(error, BotoCoreError | requests.RequestException)
 
 

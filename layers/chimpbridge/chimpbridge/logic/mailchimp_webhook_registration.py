@@ -211,7 +211,8 @@ def _mailchimp_key_is_placeholder() -> bool:
 
 def _failure(error: MailchimpApiError, audience: str, token: str = "") -> WebhookRegistrationFailed:
     """What the CloudFormation event shows (crhelper keeps the last 240 characters of longer ones)."""
-    logger.error("mailchimp webhook registration failed", extra={"list_id": audience, **_why(error)})
+    log = logger.warning if error.transient else logger.error
+    log("mailchimp webhook registration failed", extra={"list_id": audience, **_why(error)})
     count("MailchimpWebhookRegistrationFailed")
     said = f"{error.status} {error.title or error.summary}".strip()
     if error.status in _REFUSED_KEY:

@@ -201,6 +201,8 @@ def _not_applied(failure: Exception) -> str:
                 extra={"reason": reason, "error": str(failure), "detail": detail},
             )
             count("SignupMisconfigured")
+        else:
+            logger.warning("Mailchimp could not take the signup now; queued", extra={"reason": reason})
         return reason
     if isinstance(failure, ConfigurationError):
         logger.error("signup path misconfigured; queueing the signup", extra={"error": str(failure)})

@@ -65,9 +65,14 @@ def apply_queued(queued: QueuedSignup) -> str:
         # more, and having them on the list beats dropping their signup.
         outcome = apply_signup(signup, skip_merge_validation=True)
     except UpstreamError as failure:
-        if failure.status is None or failure.status >= 500:
-            outage.record()
-        elif not failure.transient:
+        if failure.transient:
+            # 408 and 429 are about this call, not an outage: the other records still get a try.
+            if failure.status is None or failure.status >= 500:
+                outage.record()
+            logger.warning(
+                "queued signup not applied now; kept for a retry", extra={"error": str(failure), "email": signup.email}
+            )
+        else:
             logger.error(
                 "queued signup refused by Mailchimp over our configuration; kept for a retry or the DLQ",
                 extra={"error": str(failure), "detail": getattr(failure, "detail", ""), "email": signup.email},

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from chimpbridge.errors import InvalidRequest
 from chimpbridge.logic import export
+from chimpbridge.models.checks import invalid_request
 from chimpbridge.models.export import ExportJob
 from chimpbridge.observability import instrument
 
@@ -17,6 +18,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         job = ExportJob.model_validate(event)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise InvalidRequest(f"export job is invalid: {fields}") from None
+        invalid = invalid_request(exc, "export job is invalid")
+        fields = "; ".join(f"{error.field}: {error.message}" for error in invalid.errors)
+        raise InvalidRequest(f"export job is invalid: {fields}", invalid.errors) from None
     return export.run(job).model_dump(mode="json", exclude_none=True)

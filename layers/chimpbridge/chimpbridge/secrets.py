@@ -18,7 +18,7 @@ import urllib3
 from chimpbridge import credentials, settings, sigv4
 from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
 from chimpbridge.errors import ConfigurationError, MailchimpNotConnected, UpstreamError, is_transient_status
-from chimpbridge.models import expect, expect_text_list, json_members
+from chimpbridge.models.checks import expect, expect_text_list, json_members
 
 
 class SecretModel(Protocol):

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 
 from chimpbridge.errors import ConfigurationError
-from chimpbridge.models import expect, expect_text_list, json_members, lax_bool
+from chimpbridge.models import lax_bool
+from chimpbridge.models.checks import expect, expect_text_list, json_members
 from chimpbridge.models.signup import SignupFieldMap
 
 T = TypeVar("T")

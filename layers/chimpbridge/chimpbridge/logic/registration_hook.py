@@ -27,6 +27,7 @@ from chimpbridge.dal import idempotency, queues
 from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, Rejected
 from chimpbridge.logic import hook_keys
 from chimpbridge.logic.signup_language import mailchimp_language
+from chimpbridge.models.checks import invalid_request, read_json
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
 from chimpbridge.models.hooks import (
     MAX_BODY_BYTES,
@@ -45,6 +46,7 @@ from chimpbridge.secrets import HookKeys, get_secret
 # Idempotency records of deliveries are "hook-registration#<hash>" (template.yaml scopes the
 # hook to it). Every hook uses this prefix; the key itself names the hook.
 IDEMPOTENCY_KEY_PREFIX = "hook-registration"
+INVALID_BODY = "The hook body is not what the shipped Jsonnet produces."
 PRE_PERSIST_MESSAGE = (
     "The identity id is the all-zero UUID: Kratos ran this web_hook before the identity was stored. "
     "Configure it under selfservice.flows.registration.after (and after.<method>.hooks for each "
@@ -131,16 +133,13 @@ def _parse(body: bytes) -> HookRequest:
         count("HookInvalid")
         raise PayloadTooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes; send only the Jsonnet's fields.")
     try:
-        return HookRequest.model_validate_json(body or b"null")
-    except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(part) for part in err["loc"]) or "body", err["msg"].removeprefix("Value error, "))
-            for err in exc.errors(include_input=False, include_url=False)
-        ]
+        return HookRequest.model_validate(read_json(body))
+    except (InvalidRequest, ValidationError) as exc:
+        invalid = exc if isinstance(exc, InvalidRequest) else invalid_request(exc, INVALID_BODY)
         # Kratos ignores the answer (response.ignore: true): these logs are where it shows.
         count("HookInvalid")
-        logger.warning("hook body rejected", extra={"fields": [error.field for error in errors]})
-        raise InvalidRequest("The hook body is not what the shipped Jsonnet produces.", errors) from None
+        logger.warning("hook body rejected", extra={"fields": [error.field for error in invalid.errors]})
+        raise invalid from None
 
 
 def _intake(

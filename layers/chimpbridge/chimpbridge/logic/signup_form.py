@@ -9,7 +9,6 @@ are dropped (and counted), never applied.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from urllib.parse import parse_qsl
 from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from chimpbridge.logic.signup_language import language_from_header, mailchimp_language
 from chimpbridge.models import lax_bool
+from chimpbridge.models.checks import Checks, address_problem, read_json
 from chimpbridge.models.signup import MergeValue, Signup, SignupFieldMap, SignupSubmission
 from chimpbridge.observability import count, logger
 
@@ -87,13 +87,7 @@ def build_signup(
 ) -> Signup:
     """Check the fields and apply the field map's allowlists."""
     email = normalise_email(fields.email, fields.email_field)
-    errors = [
-        FieldError(fields.merge_field_names.get(tag, tag), f"Keep this under {MAX_MERGE_VALUE_LENGTH} characters.")
-        for tag, value in fields.merge_fields.items()
-        if _too_long(value)
-    ]
-    if errors:
-        raise InvalidRequest("Some fields are too long.", errors)
+    _check_text(fields)
     language = mailchimp_language(fields.language) if fields.language else None
     return Signup(
         list_id=list_id,
@@ -119,6 +113,9 @@ def normalise_email(raw: str, field_name: str = "email") -> str:
     value = raw.strip().removeprefix("mailto:")
     if not value:
         raise InvalidRequest("Enter your email address.", [FieldError(field_name, "Enter your email address.")])
+    problem = address_problem(value)
+    if problem is not None:
+        raise InvalidRequest("Check your email address.", [FieldError(field_name, problem)])
     invalid = InvalidRequest(
         "Check your email address.", [FieldError(field_name, "Enter a valid email address, like name@example.org.")]
     )
@@ -176,10 +173,20 @@ def _dropped(kind: str, value: str) -> None:
     count("SignupFieldDropped")
 
 
-def _too_long(value: MergeValue) -> bool:
-    if isinstance(value, dict):
-        return any(len(part) > MAX_MERGE_VALUE_LENGTH for part in value.values())
-    return isinstance(value, str) and len(value) > MAX_MERGE_VALUE_LENGTH
+def _check_text(fields: SignupFields) -> None:
+    """Every value that reaches Mailchimp as text follows the text rules (JSON and form posts
+    alike): one line, no control or direction-override characters, within Mailchimp's lengths."""
+    check = Checks()
+    for tag, value in fields.merge_fields.items():
+        parts = value.values() if isinstance(value, dict) else [value]
+        name = fields.merge_field_names.get(tag, tag)
+        all(check.value_text(name, part, MAX_MERGE_VALUE_LENGTH) for part in parts if isinstance(part, str))
+    all(check.value_text("tags", tag, MAX_TAG_LENGTH) for tag in fields.tags)
+    for key in fields.interests:
+        check.value_text("interests", key, 100)
+    for permission in fields.marketing_permissions:
+        check.value_text("marketing_permissions", str(permission["marketing_permission_id"]), 64)
+    check.raise_invalid("Some fields are not valid.")
 
 
 def _merge_tag_for(name: str, field_map: SignupFieldMap) -> str | None:
@@ -201,51 +208,11 @@ JSON_MEMBERS = frozenset(
 )
 
 
-class _JsonErrors:
-    """Collects one message per wrongly typed member, for one InvalidRequest."""
-
-    def __init__(self) -> None:
-        self.errors: list[FieldError] = []
-
-    def text(self, document: dict[str, Any], name: str, max_length: int, *, alias: str | None = None) -> str | None:
-        key = name if name in document or alias is None else alias
-        value = document.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.errors.append(FieldError(name, "Enter text here."))
-            return None
-        if len(value.strip()) > max_length:
-            self.errors.append(FieldError(name, f"Keep this under {max_length} characters."))
-            return None
-        return value.strip()
-
-    def items(self, document: dict[str, Any], name: str, kind: type[list[Any] | dict[str, Any]], max_items: int) -> Any:
-        value = document.get(name)
-        if value is None:
-            return kind()
-        if not isinstance(value, kind):
-            self.errors.append(FieldError(name, f"Send a JSON {'object' if kind is dict else 'list'} here."))
-            return kind()
-        if len(value) > max_items:
-            self.errors.append(FieldError(name, f"Send at most {max_items} of these."))
-            return kind()
-        return value
-
-    def check(self, name: str, ok: bool, message: str) -> bool:
-        if not ok:
-            self.errors.append(FieldError(name, message))
-        return ok
-
-
 def _json_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
-    try:
-        document = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The body is not valid JSON.") from None
+    document = read_json(body)
     if not isinstance(document, dict):
         raise InvalidRequest("Send the signup as a JSON object.")
-    check = _JsonErrors()
+    check = Checks()
     email = document.get("email")
     if check.check("email", email is not None, "Enter your email address."):
         email = check.text(document, "email", 320)
@@ -260,13 +227,12 @@ def _json_fields(body: bytes, field_map: SignupFieldMap) -> SignupFields:
     fields.language = check.text(document, "language", 20) or None
     for index, permission in enumerate(check.items(document, "marketing_permissions", list, 20)):
         fields.marketing_permissions.extend(_json_permission(check, f"marketing_permissions.{index}", permission))
-    if check.errors:
-        raise InvalidRequest("Some fields are missing or invalid.", check.errors)
+    check.raise_invalid("Some fields are missing or invalid.")
     return fields
 
 
 def _json_merge_fields(
-    check: _JsonErrors, document: dict[str, Any], field_map: SignupFieldMap, fields: SignupFields
+    check: Checks, document: dict[str, Any], field_map: SignupFieldMap, fields: SignupFields
 ) -> None:
     for name in ("first_name", "last_name"):
         given = check.text(document, name, 255)
@@ -284,7 +250,7 @@ def _json_merge_fields(
             check.check(name, given is None, "Enter text here.")
 
 
-def _json_interests(check: _JsonErrors, interests: Any) -> dict[str, bool]:
+def _json_interests(check: Checks, interests: Any) -> dict[str, bool]:
     """``{"<interest id>": true|false}`` (``"on"``, ``1``... as pages send checkboxes), or a
     list of interest ids to join."""
     if interests is None:
@@ -302,7 +268,7 @@ def _json_interests(check: _JsonErrors, interests: Any) -> dict[str, bool]:
     return wanted if check.check("interests", len(wanted) <= 100, "Send at most 100 of these.") else {}
 
 
-def _json_permission(check: _JsonErrors, name: str, permission: Any) -> list[dict[str, Any]]:
+def _json_permission(check: Checks, name: str, permission: Any) -> list[dict[str, Any]]:
     if not check.check(name, isinstance(permission, dict), "Send each permission as a JSON object."):
         return []
     permission_id = permission.get("marketing_permission_id")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chimpbridge.errors import ConfigurationError
-from chimpbridge.models import expect, json_members
+from chimpbridge.models.checks import expect, json_members
 from chimpbridge.secrets import get_secret
 
 MIN_FORM_AGE_SECONDS = 2

@@ -15,6 +15,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from chimpbridge.models.fields import AddressText, OneLine
+
 # Kratos renders post-persist hooks with the stored identity; a pre-persist hook (or a
 # registration hook placed before the identity is written) sends this placeholder instead.
 NIL_IDENTITY_ID = UUID(int=0)
@@ -32,9 +34,9 @@ _FORBIDDEN_KEYS = frozenset({"request_cookies", "cookies", "request_headers", "h
 class PersonName(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
-    first: str | None = Field(default=None, max_length=100)
-    last: str | None = Field(default=None, max_length=100)
-    full: str | None = Field(default=None, max_length=200)
+    first: OneLine | None = Field(default=None, max_length=100)
+    last: OneLine | None = Field(default=None, max_length=100)
+    full: OneLine | None = Field(default=None, max_length=200)
 
     @property
     def first_name(self) -> str:
@@ -48,7 +50,7 @@ class PersonName(BaseModel):
 class FlowRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str = Field(min_length=1, max_length=64)
+    id: OneLine = Field(min_length=1, max_length=64)
     type: Literal["browser", "api"] | None = None
 
 
@@ -58,9 +60,9 @@ class HookRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
     identity_id: UUID
-    email: str = Field(max_length=254)
+    email: AddressText = Field(max_length=254)
     name: PersonName = Field(default_factory=PersonName)
-    locale: str | None = Field(default=None, max_length=35)
+    locale: OneLine | None = Field(default=None, max_length=35)
     flow: FlowRef
     transient_payload: dict[str, Any] = Field(default_factory=dict)
     # Boolean traits (consents, opt-ins), keyed by trait name ("newsletter", "consent.newsletter").

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from chimpbridge.models import expect, expect_text_list, json_members
+from chimpbridge.models.checks import expect, expect_text_list, json_members
 
 SignupSource = Literal["form", "json", "registration-hook"]
 StatusIfNew = Literal["pending", "subscribed"]

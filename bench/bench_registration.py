@@ -2,7 +2,7 @@
 
 The whole product runs on the local stack (the repository's template.yaml: API gateway,
 RegistrationHookFunction, EmailQueue, EmailSenderFunction; moto in its own process) with the
-Mailchimp sandbox in its own process, set to Mailchimp's limits for this issue: at most 10
+Mailchimp sandbox in its own process, set to Mailchimp's limits: at most 10
 concurrent connections (beyond that, 429) and 100 ms per call.
 
 * ``chimpbridge``: 50 Kratos-like callers (one keep-alive HTTP client each) post 1,000

@@ -1,6 +1,6 @@
 """How the signup worker should apply queued signups: one ``PUT`` per member, or batch subscribe.
 
-The issue asks to measure and choose. Same workload for every strategy, against the sandbox in
+Measured to choose between them. Same workload for every strategy, against the sandbox in
 its own process with Mailchimp's limits (10 connections, 50 ms per call):
 
 * 1,000 queued signups; 10% of them are people who are already subscribed, half carry a tag;

@@ -5,14 +5,13 @@ before the DLQ, and its share of Mailchimp's 10 connections per account.
 from __future__ import annotations
 
 from chimpbridge.batch import RetryBackoff
-from chimpbridge.settings import SignupWorkerSettings, parse
+from chimpbridge.settings import MAILCHIMP_CONNECTIONS_PER_ACCOUNT, SignupWorkerSettings, parse
 from sandbox.stack.cfn_yaml import load_template
 from sandbox.stack.env_file import REPO_ROOT
 
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
 WORKER = RESOURCES["SignupWorkerFunction"]["Properties"]
-MAILCHIMP_CONNECTIONS_PER_ACCOUNT = 10
 HOUR = 3600
 
 

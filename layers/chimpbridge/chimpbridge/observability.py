@@ -36,8 +36,9 @@ def _serialize_masked(record: dict[str, Any]) -> str:
 class LazyTracer:
     """Powertools' Tracer, built on first use and only while tracing is on.
 
-    Building a Tracer imports the X-Ray SDK, and the X-Ray SDK imports botocore: about 0.25 s
-    of cold start (docs/benchmarks.md). Where Powertools would not trace anyway (outside Lambda,
+    Building a Tracer imports the X-Ray SDK, and the X-Ray SDK imports botocore, both paid at
+    cold start (docs/benchmarks.md, "Cold start of every function"). Where Powertools would not
+    trace anyway (outside Lambda,
     under ``sam local``, or with POWERTOOLS_TRACE_DISABLED), nothing of it is imported.
     """
 

@@ -196,6 +196,20 @@ class SecretsSettings(EnvModel):
     max_age_seconds: int = env("SECRETS_MAX_AGE_SECONDS", integer(ge=0), default=300)
 
 
+# Mailchimp's connection budget, argued here once. Mailchimp allows 10 simultaneous
+# connections per account, for all of our functions together, and answers 429 beyond them. Each
+# client holds at most MAILCHIMP_MAX_CONNECTIONS (the transport's pool blocks extra threads), and
+# the template gives each function its share: the signup worker 3 records at once x its event
+# source's MaximumConcurrency 2 = 6, plus an export's 4 (EXPORT_CONCURRENCY) while one runs: 10
+# together. An import (IMPORT_MAX_CONNECTIONS) is sized like an export; both at once go over, and
+# the extra requests meet 429s, which the transport retries. POST /subscribe has no fixed share
+# (2 per container): outside those runs it has 4 even while a backlog drains; at the cap it
+# retries briefly, then queues the signup (202, nothing lost). Raising a share trades signups
+# answered at once for queued ones (docs/signup.md, "Mailchimp's 10 connections";
+# tests/unit/test_signup_template.py checks the template's arithmetic). Mandrill has no such limit.
+MAILCHIMP_CONNECTIONS_PER_ACCOUNT = 10
+
+
 class HttpSettings(EnvModel):
     """Timeouts and retry budget for calls to Mailchimp and Mandrill.
 
@@ -405,7 +419,7 @@ class SignupWorkerSettings(EnvModel):
 
     queue_url: str | None = env("SIGNUP_QUEUE_URL", default=None)
     # Records of one batch applied at once; times the event source's MaximumConcurrency this is
-    # the worker's share of Mailchimp's 10 connections per account (3 x 2 = 6; an export takes 4).
+    # the worker's share of the connection budget (MAILCHIMP_CONNECTIONS_PER_ACCOUNT).
     concurrency: int = env("SIGNUP_WORKER_CONCURRENCY", integer(ge=1, le=10), default=3)
     retry_base_seconds: int = env("SIGNUP_RETRY_BASE_DELAY_SECONDS", integer(ge=0, le=900), default=15)
     retry_max_seconds: int = env("SIGNUP_RETRY_MAX_DELAY_SECONDS", integer(ge=0, le=43_200), default=900)
@@ -417,8 +431,8 @@ class ExportSettings(EnvModel):
 
     state_table: str = env("STATE_TABLE")
     bucket: str = env("EXPORT_BUCKET")
-    # Pages fetched at once = connections held. Mailchimp allows 10 per account, shared with
-    # signups and everything else; the default leaves room for them.
+    # Pages fetched at once = connections held: the export's share of the connection budget
+    # (MAILCHIMP_CONNECTIONS_PER_ACCOUNT).
     concurrency: int = env("EXPORT_CONCURRENCY", integer(ge=1, le=10), default=4)
     part_size_mib: int = env("EXPORT_PART_SIZE_MIB", integer(ge=5, le=512), default=8)
     # Stop taking new pages this long before the Lambda deadline, then checkpoint.

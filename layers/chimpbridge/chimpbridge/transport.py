@@ -82,8 +82,8 @@ class RetryingTransport:
         on_retry: Callable[[str, int | None], None] | None = None,
     ) -> None:
         self.session = requests.Session()
-        # pool_block: the pool size is a hard cap on connections (Mailchimp allows 10 per
-        # account, shared by all our functions); extra threads wait for a free connection.
+        # pool_block: the pool size is a hard cap on connections (this function's share of the
+        # account's budget, settings.MAILCHIMP_CONNECTIONS_PER_ACCOUNT); extra threads wait.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0, pool_block=True)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)

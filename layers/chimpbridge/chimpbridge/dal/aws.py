@@ -1,7 +1,8 @@
 """boto3 clients, built on first use and cached per container.
 
 boto3 honours ``AWS_ENDPOINT_URL`` itself, so the same code talks to moto locally. Importing
-boto3 costs ~0.3 s, so nothing imports this module's clients until a path really needs AWS.
+boto3 is a large part of a cold start (docs/benchmarks.md, "Shared layer: the key on a cold
+start"), so nothing imports this module's clients until a path really needs AWS.
 """
 
 from __future__ import annotations

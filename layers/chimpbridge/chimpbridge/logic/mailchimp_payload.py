@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 from chimpbridge.errors import FieldError, InvalidRequest
 from chimpbridge.models.audience_events import DETAIL_TYPES, AudienceEvent, AudienceEventDetail, Grouping
+from chimpbridge.models.checks import address_problem, text_problem
 
 MAX_FIELDS = 2_000
 MAX_DEPTH = 6
@@ -135,6 +136,7 @@ def to_event(document: dict[str, Any], sources: tuple[str, ...]) -> AudienceEven
             f"The {kind} delivery lacks required fields.",
             [FieldError(name if name == "fired_at" else f"data[{name}]", "is required") for name in missing],
         )
+    _check_identifiers(kind, data, raw_fired_at)
     list_id, fields = _required(data, "list_id"), _fields_of(kind, data)
     dedupe_key = _dedupe_key(kind, list_id, fields, raw_fired_at)
     detail = AudienceEventDetail(
@@ -146,6 +148,19 @@ def to_event(document: dict[str, Any], sources: tuple[str, ...]) -> AudienceEven
         **fields,
     )
     return AudienceEvent(detail_type=DETAIL_TYPES[kind], detail=detail, dedupe_key=dedupe_key)
+
+
+def _check_identifiers(kind: str, data: dict[str, Any], raw_fired_at: str) -> None:
+    """What identifies the change (the audience, the addresses, the time: the event's identity
+    and its dedupe key) follows the text rules; the rest is Mailchimp's data, published as sent."""
+    values = {f"data[{name}]": _required(data, name) for name in REQUIRED[kind]}
+    errors = [
+        FieldError(name, problem)
+        for name, value in {"fired_at": raw_fired_at, **values}.items()
+        if (problem := address_problem(value) if name.endswith("email]") else text_problem(value, 100)) is not None
+    ]
+    if errors:
+        raise InvalidRequest(f"The {kind} delivery has fields that are not valid.", errors)
 
 
 def _fields_of(kind: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from urllib.parse import parse_qsl
 
 from chimpbridge import settings
 from chimpbridge.dal import queues
-from chimpbridge.errors import InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from chimpbridge.logic.mandrill_webhook_auth import verify
+from chimpbridge.models.checks import read_json
 from chimpbridge.models.mandrill_events import (
     EVENTS_FIELD,
     TEST_WEBHOOK_KEY,
@@ -95,10 +96,16 @@ def _events(raw: str | None) -> list[dict[str, object]]:
         count("MandrillWebhookInvalid")
         raise InvalidRequest(f"The form has no {EVENTS_FIELD} field.")
     try:
-        events = json.loads(raw)
-    except json.JSONDecodeError:
+        # Mandrill's values are Mandrill's to check: only what no JSON of ours may be (too deep,
+        # NaN, numbers past 40 characters) is refused here.
+        events = read_json(raw, text_rules=False)
+    except InvalidRequest as invalid:
         count("MandrillWebhookInvalid")
-        raise InvalidRequest(f"{EVENTS_FIELD} is not JSON.") from None
+        errors = [
+            FieldError(EVENTS_FIELD if error.field == "body" else f"{EVENTS_FIELD}.{error.field}", error.message)
+            for error in invalid.errors
+        ]
+        raise InvalidRequest(f"{EVENTS_FIELD} is not JSON.", errors) from None
     if not isinstance(events, list) or not all(isinstance(item, dict) for item in events):
         count("MandrillWebhookInvalid")
         raise InvalidRequest(f"{EVENTS_FIELD} must be a JSON array of event objects.")

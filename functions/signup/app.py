@@ -9,7 +9,7 @@ timestamp that pages put in ``_form_token``. The use case is chimpbridge.logic.s
 from typing import Any
 
 from chimpbridge.api import Request, Response, create_app, json_response
-from chimpbridge.errors import InvalidRequest, Rejected, UpstreamError
+from chimpbridge.errors import InvalidRequest, Rejected, TooManyAttempts, UpstreamError
 from chimpbridge.logic import signup
 from chimpbridge.models.signup import SignupSubmission
 from chimpbridge.observability import instrument
@@ -31,7 +31,7 @@ def subscribe(request: Request) -> Response:
     )
     try:
         result = signup.subscribe(submission)
-    except (InvalidRequest, Rejected, UpstreamError) as error:
+    except (InvalidRequest, Rejected, TooManyAttempts, UpstreamError) as error:
         location = signup.error_location(submission, error)
         if location is None:
             raise

@@ -83,7 +83,8 @@ def test_queued_signup_never_makes_a_subscribed_person_pending(signup_api, worke
     signup_api.put_member(email, "subscribed")
     worker.lambda_handler(queue_signups(signup_api, queued(email, merge_fields={"FNAME": "Still"})), LambdaContext())
     member = signup_api.member(email)
-    assert (member["status"], member["merge_fields"]["FNAME"]) == ("subscribed", "Still")
+    # Neither made pending nor changed by an anonymous signup
+    assert (member["status"], member["merge_fields"]["FNAME"]) == ("subscribed", "")
 
 
 def test_queued_unsubscribed_person_becomes_pending(signup_api, worker, new_email):
@@ -198,14 +199,22 @@ def test_once_mailchimp_fails_a_record_the_rest_of_the_batch_is_not_sent(signup_
     before = signup_api.sandbox.stats()["requests"]
     # When the batch is processed
     result = worker.lambda_handler(batch, LambdaContext())
-    # Then all five go back to the queue, but only the first one's two attempts reached Mailchimp
+    # Then all five go back to the queue, but only the first one's create reached Mailchimp (a
+    # POST is not repeated after a 5xx, which may follow a create that happened: the record's
+    # next receive tries again, and meets "Member Exists" if it did)
     assert len(failed_ids(result)) == 5
-    assert signup_api.sandbox.stats()["requests"] - before == 2
+    assert signup_api.sandbox.stats()["requests"] - before == 1
 
 
 def test_throttling_does_not_stop_the_rest_of_the_batch(signup_api, new_email):
-    # Given a worker applying one record at a time, and Mailchimp at its connection cap (429)
-    signup_api.configure(SIGNUP_WORKER_CONCURRENCY="1", MAILCHIMP_MAX_ATTEMPTS="2")
+    # Given a worker applying one record at a time, and Mailchimp at its connection cap (429);
+    # short timeouts, so that a repeated create (POST) always fits before the deadline
+    signup_api.configure(
+        SIGNUP_WORKER_CONCURRENCY="1",
+        MAILCHIMP_MAX_ATTEMPTS="2",
+        MAILCHIMP_CONNECT_TIMEOUT_SECONDS="1",
+        MAILCHIMP_READ_TIMEOUT_SECONDS="1",
+    )
     worker = load_function("signup_worker")
     signup_api.sandbox.faults(error_rate=1.0, statuses=[429])
     batch = queue_signups(signup_api, *[queued(new_email()) for _ in range(5)])

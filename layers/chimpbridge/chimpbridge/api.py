@@ -31,6 +31,7 @@ from chimpbridge.errors import (
     PayloadTooLarge,
     PublishFailed,
     Rejected,
+    TooManyAttempts,
     Unauthorized,
     UnsupportedMediaType,
     UpstreamError,
@@ -187,6 +188,9 @@ def answer_error(exc: Exception, request_id: str | None) -> Response:
         return problem(401, "unauthorized", "Unauthorized", "Missing or invalid credentials.")
     if isinstance(exc, Rejected | Busy | NotFound):
         return _refusal(exc)
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return problem(429, exc.kind, "Too Many Requests", exc.message, headers=headers)
     return _server_problem(exc, logger.get_correlation_id() or request_id or "unknown")
 
 

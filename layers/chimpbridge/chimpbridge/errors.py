@@ -83,6 +83,17 @@ class Busy(ChimpBridgeError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class TooManyAttempts(ChimpBridgeError):
+    """One subject (an address) was tried more often than allowed in a window; it may be tried
+    again after ``retry_after_seconds``. ``kind`` is stable; ``message`` is written for people."""
+
+    def __init__(self, kind: str, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after_seconds = retry_after_seconds
+
+
 # Answers that say "not now" rather than "not this": the server did not get the whole request
 # in time (408) or is busy (429). Neither is about our configuration or the person.
 TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})

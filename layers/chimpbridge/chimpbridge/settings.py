@@ -407,6 +407,18 @@ class SignupSettings(EnvModel):
     # The audience's hosted signup form: where a "forgotten" address must re-subscribe itself.
     hosted_form_url: str | None = env("SIGNUP_HOSTED_FORM_URL", text(pattern=HTTP_URL), default=None)
     max_body_bytes: int = env("SIGNUP_MAX_BODY_BYTES", integer(ge=1_024, le=1_048_576), default=16_384)
+    # A form is anonymous: it adds people and tags but leaves an existing member's details alone,
+    # unless the site signs its users in first (logic/signup_apply.py).
+    update_existing: bool = env("SIGNUP_UPDATE_EXISTING", lax_bool, default=False)
+    # One answer for every accepted signup, so it never tells whether an address is on the list.
+    privacy_mode: bool = env("SIGNUP_PRIVACY_MODE", lax_bool, default=False)
+    # Signups (so confirmation emails) one address may trigger per day, whatever the IP; 0: no limit.
+    max_per_address: int = env("SIGNUP_MAX_PER_ADDRESS_PER_DAY", integer(ge=0, le=1_000), default=0)
+    state_table: str | None = env("STATE_TABLE", default=None)
+
+    def __post_init__(self) -> None:
+        if self.max_per_address and not self.state_table:
+            raise ValueError("SIGNUP_MAX_PER_ADDRESS_PER_DAY needs STATE_TABLE (where signups are counted)")
 
     @property
     def status_if_new(self) -> Literal["pending", "subscribed"]:

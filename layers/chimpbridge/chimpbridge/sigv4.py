@@ -31,14 +31,16 @@ def sign_json_request(
     secret_access_key: str,
     session_token: str | None = None,
     now: datetime | None = None,
+    content_type: str = "application/x-amz-json-1.1",
 ) -> dict[str, str]:
-    """Headers for a signed ``POST`` of an AWS JSON 1.1 call (``X-Amz-Target: target``)."""
+    """Headers for a signed ``POST`` of an AWS JSON call (``X-Amz-Target: target``); DynamoDB
+    speaks JSON 1.0, Secrets Manager 1.1."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
     parts = urlsplit(url)
     headers = {
-        "content-type": "application/x-amz-json-1.1",
+        "content-type": content_type,
         "host": parts.netloc,
         "x-amz-date": amz_date,
         "x-amz-target": target,

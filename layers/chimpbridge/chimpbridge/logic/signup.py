@@ -5,23 +5,40 @@ The path of one signup:
 
 1. :mod:`~chimpbridge.logic.signup_form` reads JSON or a form post into a checked ``Signup``.
 2. :mod:`~chimpbridge.logic.signup_guard` screens out bots (they get the usual success answer).
-3. :func:`~chimpbridge.logic.signup_apply.apply_signup` upserts the member in Mailchimp.
-4. If it cannot be applied now, for whatever reason (429, 5xx, timeout, connection error
+3. The address' daily limit (``SIGNUP_MAX_PER_ADDRESS_PER_DAY``, counted in the state table):
+   confirmation emails go to the address, whoever asks, so a script cannot mail one stranger
+   over and over from many IPs. Over it: a 429 problem with ``Retry-After``.
+4. :func:`~chimpbridge.logic.signup_apply.apply_signup` adds the person to Mailchimp; an
+   existing member's details are left alone unless ``SIGNUP_UPDATE_EXISTING``.
+5. If it cannot be applied now, for whatever reason (429, 5xx, timeout, connection error
    after the client's own short retry; a setting of ours Mailchimp refuses; an answer we
    cannot read), the signup goes on the signup queue and the person hears ``queued``; the
-   signup worker applies it later with the same upsert, and its DLQ alarm calls a person.
+   signup worker applies it later with the same rules, and its DLQ alarm calls a person.
 
 Only answers about the person (a fake-looking address, a forgotten one, a field they filled
 in...) reach them, as ``Rejected``/``InvalidRequest`` with a message they can act on.
+
+Privacy mode (``SIGNUP_PRIVACY_MODE``) trades those answers for silence about the list: every
+signup that passes the checks at the door is queued for the worker and answered alike (202,
+one body, one redirect), also over the address limit, so neither the answer nor its timing says
+whether an address is on the list. docs/security.md weighs it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from chimpbridge import settings
-from chimpbridge.errors import ChimpBridgeError, ConfigurationError, InvalidRequest, Rejected, UpstreamError
+from chimpbridge.errors import (
+    ChimpBridgeError,
+    ConfigurationError,
+    InvalidRequest,
+    Rejected,
+    TooManyAttempts,
+    UpstreamError,
+)
 from chimpbridge.logic import signup_form, signup_guard
 from chimpbridge.logic.signup_apply import apply_signup
 from chimpbridge.models.signup import QueuedSignup, Signup, SignupAnswer, SignupResult, SignupSubmission
@@ -32,11 +49,21 @@ MESSAGES: dict[SignupResult, str] = {
     # Mailchimp does not send the confirmation again for a member who is pending already.
     "already_pending": (
         "You have already signed up: please confirm with the link in the email we sent you then "
-        "(check your spam folder if you cannot find it). We have updated your details."
+        "(check your spam folder if you cannot find it)."
     ),
     "subscribed": "Thank you! You are now subscribed.",
-    "already_subscribed": "You are already subscribed. Thank you! We have updated your details.",
+    "already_subscribed": "You are already subscribed. Thank you!",
     "queued": "Thank you! We have received your signup and will add you to the list in a moment.",
+}
+UPDATED = " We have updated your details."  # said only where a signup may update them
+PRIVACY_REASON = "privacy-mode"
+# Privacy mode: one answer for every accepted signup, whatever the address' standing.
+PRIVATE_MESSAGES = {
+    "pending": (
+        "Thank you! If this address is not on our list yet, we will send it an email with a link to "
+        "confirm the subscription."
+    ),
+    "subscribed": "Thank you! We have received your signup.",
 }
 METRICS: dict[SignupResult, str] = {
     "pending": "SignupPending",
@@ -45,11 +72,16 @@ METRICS: dict[SignupResult, str] = {
     "already_subscribed": "SignupAlreadySubscribed",
     "queued": "SignupQueued",
 }
+TOO_MANY_FOR_ADDRESS = (
+    "This address has been signed up several times today already. Please check your inbox (and spam "
+    "folder) for our email, or try again tomorrow."
+)
 
 
 def subscribe(submission: SignupSubmission) -> SignupAnswer:
     """Add the person in ``submission`` to the audience; raises ``InvalidRequest``/``Rejected``
-    for what they can fix, ``UpstreamError`` only when neither Mailchimp nor the queue took it."""
+    for what they can fix, ``TooManyAttempts`` when the address was signed up too often today,
+    ``UpstreamError`` only when neither Mailchimp nor the queue took it."""
     config = settings.load(settings.SignupSettings)
     try:
         fields = signup_form.read_fields(submission, config.field_map, config.max_body_bytes)
@@ -69,10 +101,19 @@ def subscribe(submission: SignupSubmission) -> SignupAnswer:
     except InvalidRequest:
         count("SignupInvalid")
         raise
+    signup = replace(signup, update_existing=config.update_existing)
+    if not _within_address_limit(signup, config):
+        return answer("queued")  # privacy mode: a limited address is answered like any other
+    if config.privacy_mode:
+        # Applied by the worker, never here: neither the answer nor its timing depends on
+        # whether the address is on the list, and what Mailchimp says about it is only logged.
+        enqueue(signup, reason=PRIVACY_REASON, request_id=submission.request_id)
+        count("SignupQueued")
+        return answer("queued")
     outcome: SignupResult
     try:
         field_names = {**fields.merge_field_names, "EMAIL": fields.email_field}
-        outcome = apply_signup(signup, merge_field_names=field_names, tell_already_pending=True)
+        outcome = apply_signup(signup, merge_field_names=field_names)
     except Rejected as rejection:
         logger.info("signup rejected", extra={"kind": rejection.kind, "email": signup.email})
         count("SignupRejected")
@@ -93,8 +134,40 @@ def subscribe(submission: SignupSubmission) -> SignupAnswer:
 
 
 def answer(outcome: SignupResult) -> SignupAnswer:
+    config = settings.load(settings.SignupSettings)
+    if config.privacy_mode:
+        return SignupAnswer(status="queued", message=PRIVATE_MESSAGES[config.status_if_new], result="queued")
     status = "pending" if outcome == "already_pending" else outcome
-    return SignupAnswer(status=status, message=MESSAGES[outcome], result=outcome)
+    message = MESSAGES[outcome]
+    if config.update_existing and outcome in ("already_pending", "already_subscribed"):
+        message += UPDATED
+    return SignupAnswer(status=status, message=message, result=outcome)
+
+
+def _within_address_limit(signup: Signup, config: settings.SignupSettings) -> bool:
+    """Count this signup against its address' daily limit (confirmation emails go to that address,
+    whoever asks). False in privacy mode when over it; raises ``TooManyAttempts`` otherwise.
+
+    In privacy mode a 429 would tell a stranger that the address was signed up several times today
+    (by its owner, maybe): it gets the usual answer instead, and nothing is sent."""
+    if not config.max_per_address or config.state_table is None:
+        return True
+    from chimpbridge.dal import signup_limits  # noqa: PLC0415 - only when a limit is configured
+
+    try:
+        wait = signup_limits.take(config.state_table, signup.email, limit=config.max_per_address)
+    except UpstreamError as failure:
+        # A person must not pay for a DynamoDB hiccup; the WAF rule and concurrency still hold.
+        logger.warning("signup limit per address not checked", extra={"error": str(failure)})
+        count("SignupLimitUnchecked")
+        return True
+    if not wait:
+        return True
+    logger.info("signup over the limit of its address; nothing sent", extra={"email": signup.email})
+    count("SignupAddressLimited")
+    if config.privacy_mode:
+        return False
+    raise TooManyAttempts("signup-too-many-for-address", TOO_MANY_FOR_ADDRESS, retry_after_seconds=wait)
 
 
 def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
@@ -118,7 +191,9 @@ def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
         if isinstance(exc, BotoCoreError | ClientError):
             raise UpstreamError("sqs", None, type(exc).__name__) from exc
         raise
-    logger.warning("signup queued for the worker", extra={"reason": reason, "email": signup.email})
+    # In privacy mode every signup takes this path: nothing is wrong then.
+    log = logger.info if reason == PRIVACY_REASON else logger.warning
+    log("signup queued for the worker", extra={"reason": reason, "email": signup.email})
 
 
 def form_token() -> str:
@@ -154,6 +229,8 @@ def error_location(submission: SignupSubmission, error: ChimpBridgeError) -> str
         query.update(type=error.kind, message=error.message)
         if isinstance(error.extra.get("signup_url"), str):
             query["signup_url"] = error.extra["signup_url"]
+    elif isinstance(error, TooManyAttempts):
+        query.update(type=error.kind, message=error.message)
     elif isinstance(error, InvalidRequest):
         first = error.errors[0] if error.errors else None
         query.update(type="invalid-request", message=first.message if first else error.detail)

@@ -1,15 +1,25 @@
-"""Applying one signup to Mailchimp: the upsert that the direct path and the signup worker share.
+"""Applying one signup to Mailchimp: what the direct path and the signup worker share.
 
-``PUT /lists/{id}/members/{md5(lower(email))}`` with ``status_if_new`` creates or updates in
-one idempotent call (``POST /members`` fails with "Member Exists" the second time). Then:
+A form is anonymous: whoever types an address may be a stranger. So by default a signup may
+add a new person (with their fields, language, signup IP and marketing permissions) and add
+tags, but never overwrites what an existing member has: merge fields, language, interests,
+marketing permissions, ``ip_signup``. ``Signup.update_existing`` (template parameter
+``SignupUpdateExisting``) opts in to updating, for sites whose users sign in first.
 
-- subscribed stays subscribed (never pending again); merge fields are updated;
-- pending stays pending; Mailchimp does not send the confirmation email again, so the direct
-  path (which tells the person) first reads whether they were pending already;
-- unsubscribed becomes pending: the only legal way back, the person confirms by email;
-- a ``transactional`` contact (known from purchases, never subscribed) joins like a new one;
-- cleaned (bounced) cannot be re-added;
-- tags only apply when a member is created, so missing ones go through the tags endpoint.
+The requests, cheapest first for the common case, a person who is not on the list yet:
+
+1. ``POST /lists/{id}/members`` (create only): one request adds a new person, tags included.
+   A ``GET`` first would cost every new person a second request.
+2. Only when it answers "Member Exists": ``GET`` the member's status and tags (or, with
+   ``update_existing``, the ``PUT`` upsert on the lowercased MD5, which answers the same), then
+   - subscribed stays subscribed, never pending again;
+   - pending stays pending; Mailchimp sends no second confirmation (``already_pending``);
+   - unsubscribed becomes pending, the only legal way back (the person confirms by email);
+   - a ``transactional`` contact (known from purchases, never subscribed) joins with the
+     status a new person gets;
+   - cleaned (bounced) cannot be re-added.
+   Status changes are a ``PATCH`` of the status alone; tags an existing member lacks go
+   through the tags endpoint (Mailchimp applies ``tags`` in a body only when it creates).
 
 Every call is safe to repeat, so a queued signup applied twice changes nothing the second time.
 """
@@ -17,7 +27,7 @@ Every call is safe to repeat, so a queued signup applied twice changes nothing t
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any, Literal
 
 from chimpbridge import clients
@@ -26,8 +36,7 @@ from chimpbridge.models.signup import Signup
 
 # "already_pending": they had signed up before and not confirmed; no new confirmation email.
 AppliedOutcome = Literal["pending", "already_pending", "subscribed", "already_subscribed"]
-# A member whose opt-in is at most this old joined with this very signup (single opt-in).
-JUST_OPTED_IN = timedelta(minutes=2)
+MEMBER_EXISTS = "Member Exists"  # Mailchimp's title when POST /members meets a known address
 
 FORGOTTEN = (
     "This address was removed from our list at its owner's request, so we cannot add it back "
@@ -52,9 +61,23 @@ def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
 
 
+def create_body(signup: Signup) -> dict[str, Any]:
+    """The ``POST`` body of a new member: only what is known."""
+    body: dict[str, Any] = {"email_address": signup.email, "status": signup.status_if_new}
+    body.update(_details(signup))
+    if signup.tags:
+        body["tags"] = list(signup.tags)
+    return body
+
+
 def upsert_body(signup: Signup) -> dict[str, Any]:
-    """The PUT body: only what is known, so an update never blanks a field."""
-    body: dict[str, Any] = {"email_address": signup.email, "status_if_new": signup.status_if_new}
+    """The ``PUT`` body (``update_existing``): only what is known, so an update never blanks a field."""
+    return {"email_address": signup.email, "status_if_new": signup.status_if_new, **_details(signup)}
+
+
+def _details(signup: Signup) -> dict[str, Any]:
+    """What a signup says about the person: set on a new member, overwritten only with ``update_existing``."""
+    body: dict[str, Any] = {}
     if signup.merge_fields:
         body["merge_fields"] = dict(signup.merge_fields)
     if signup.interests:
@@ -67,8 +90,6 @@ def upsert_body(signup: Signup) -> dict[str, Any]:
         body["timestamp_signup"] = signup.timestamp_signup.astimezone(UTC).isoformat(timespec="seconds")
     if signup.marketing_permissions:
         body["marketing_permissions"] = list(signup.marketing_permissions)
-    if signup.tags:
-        body["tags"] = list(signup.tags)  # applied by Mailchimp only if this creates the member
     return body
 
 
@@ -77,54 +98,46 @@ def apply_signup(
     *,
     skip_merge_validation: bool = False,
     merge_field_names: dict[str, str] | None = None,
-    tell_already_pending: bool = False,
 ) -> AppliedOutcome:
-    """Upsert ``signup``. Raises ``Rejected``/``InvalidRequest`` for answers about the person,
-    ``MailchimpApiError`` for everything else (``.transient`` says whether to try again; a
-    400 that is not about the person is about our configuration).
-
-    ``tell_already_pending`` spends one ``GET`` (with double opt-in) to tell a person still to
-    confirm an earlier signup (``already_pending``) from one who was just sent the email."""
+    """Add ``signup`` (or, for an existing member, only what the module docstring allows).
+    Raises ``Rejected``/``InvalidRequest`` for answers about the person, ``MailchimpApiError``
+    for everything else (``.transient`` says whether to try again; a 400 that is not about the
+    person is about our configuration)."""
     lists = clients.marketing().lists
     member_id = subscriber_hash(signup.email)
-    started = datetime.now(UTC)
     query = {"skip_merge_validation": "true"} if skip_merge_validation else {}
     try:
-        was_pending = (
-            tell_already_pending
-            and signup.status_if_new == "pending"
-            and _current_status(lists, signup.list_id, member_id) == "pending"
-        )
-        member = lists.set_list_member(signup.list_id, member_id, upsert_body(signup), **query)
-        status = member.get("status")
-        if status == "cleaned":
-            raise Rejected("signup-cleaned", CLEANED)
-        if status in ("unsubscribed", "transactional"):
-            wanted = "pending" if status == "unsubscribed" else signup.status_if_new
-            member = lists.update_list_member(signup.list_id, member_id, {"status": wanted})
-            status = member.get("status")
-        elif status == "pending" and signup.status_if_new == "subscribed":
-            was_pending = True  # with single opt-in a new member would be subscribed
-        if signup.tags:
-            _add_missing_tags(lists, signup, member_id, member)
+        try:
+            created = lists.add_list_member(signup.list_id, create_body(signup), **query)
+        except MailchimpApiError as error:
+            if error.status != 400 or error.title != MEMBER_EXISTS:
+                raise
+        else:
+            return "subscribed" if created.get("status") == "subscribed" else "pending"
+        return _existing(lists, signup, member_id, query)
     except MailchimpApiError as error:
         raise _about_the_person(error, merge_field_names or {}) or error from None
+
+
+def _existing(lists: Any, signup: Signup, member_id: str, query: dict[str, str]) -> AppliedOutcome:
+    """The signup of someone already in the audience (in any status)."""
+    if signup.update_existing:
+        member = lists.set_list_member(signup.list_id, member_id, upsert_body(signup), **query)
+    else:
+        member = lists.get_list_member(signup.list_id, member_id, fields=["status", "tags"])
+    status = str(member.get("status"))
+    if status == "cleaned":
+        raise Rejected("signup-cleaned", CLEANED)
+    if signup.tags:
+        _add_missing_tags(lists, signup, member_id, member)
     if status == "pending":
-        return "already_pending" if was_pending else "pending"
-    if signup.status_if_new == "subscribed" and _opted_in_since(member, started - JUST_OPTED_IN):
-        return "subscribed"
+        return "already_pending"  # confirmation sent back then; Mailchimp sends none now
+    if status in ("unsubscribed", "transactional"):
+        # The status alone: the person confirms (pending) before anything else is theirs.
+        wanted = "pending" if status == "unsubscribed" else signup.status_if_new
+        lists.update_list_member(signup.list_id, member_id, {"status": wanted})
+        return "pending" if wanted == "pending" else "subscribed"
     return "already_subscribed"
-
-
-def _current_status(lists: Any, list_id: str, member_id: str) -> str | None:
-    """The member's status before this signup; None for a new address."""
-    try:
-        member = lists.get_list_member(list_id, member_id, fields=["status"])
-    except MailchimpApiError as error:
-        if error.status == 404:
-            return None
-        raise
-    return str(member.get("status")) if isinstance(member, dict) else None
 
 
 def _add_missing_tags(lists: Any, signup: Signup, member_id: str, member: dict[str, Any]) -> None:
@@ -133,16 +146,6 @@ def _add_missing_tags(lists: Any, signup: Signup, member_id: str, member: dict[s
     if missing:
         body = {"tags": [{"name": tag, "status": "active"} for tag in missing]}
         lists.update_list_member_tags(signup.list_id, member_id, body)
-
-
-def _opted_in_since(member: dict[str, Any], since: datetime) -> bool:
-    try:
-        opted_in = datetime.fromisoformat(str(member.get("timestamp_opt") or ""))
-    except ValueError:
-        return False
-    if opted_in.tzinfo is None:
-        opted_in = opted_in.replace(tzinfo=UTC)
-    return opted_in >= since
 
 
 def _about_the_person(error: MailchimpApiError, field_names: dict[str, str]) -> Rejected | InvalidRequest | None:

@@ -1,6 +1,7 @@
 """The signup worker: applies signups that waited on the signup queue.
 
-Same upsert as the direct path (:func:`~chimpbridge.logic.signup_apply.apply_signup`), one
+Same rules as the direct path (:func:`~chimpbridge.logic.signup_apply.apply_signup`: an existing
+member's details are overwritten only if the signup says ``update_existing``), one
 member per call: batch subscribe (``POST /lists/{id}``) has no ``status_if_new`` and would
 turn a subscribed person into a pending one (measured and decided in docs/benchmarks.md).
 

@@ -36,6 +36,8 @@ class Signup:
     timestamp_signup: datetime | None = None
     marketing_permissions: list[dict[str, Any]] = field(default_factory=list)
     source: SignupSource = "json"
+    # Overwrite an existing member's details (SignupUpdateExisting): only where people sign in.
+    update_existing: bool = False
 
     def __post_init__(self) -> None:
         if not self.list_id:
@@ -60,6 +62,7 @@ class Signup:
         expect(members, str, "list_id", "email", "status_if_new", "language", "ip_signup", "source")
         expect(members, dict, "merge_fields", "interests")
         expect(members, list, "marketing_permissions")
+        expect(members, bool, "update_existing")
         expect_text_list(members, "tags")
         if not all(isinstance(wanted, bool) for wanted in members.get("interests", {}).values()):
             raise ValueError("interests must map ids to true or false")

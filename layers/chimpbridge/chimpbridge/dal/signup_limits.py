@@ -1,0 +1,176 @@
+"""How many signups one address made in the last day, counted in the state table.
+
+Item ``signup-limit#<sha256 of the lowercased address>`` / ``window``: ``sends`` (unix seconds of
+the signups counted, oldest first, at most the limit), ``version`` (for the conditional write)
+and ``expires_at`` (TTL: a window after the newest). The address itself is not stored.
+
+A sliding window: never more than ``limit`` signups in any ``window_seconds``, however they are
+spread (a fixed daily bucket would let twice the limit through around its boundary). An address
+not seen within the window, the common case, costs one conditional ``PutItem``; a known one a
+consistent ``GetItem`` and a ``PutItem`` conditional on the version it read.
+
+This runs on every signup, so DynamoDB is called with one signed HTTP request (sigv4.py), as the
+secrets are read: boto3 would lengthen the signup function's cold start (docs/benchmarks.md,
+"Cold start of every function"). Without keys in the environment (a developer's shell) boto3's
+credential chain takes over, with the same request documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import urllib3
+
+from chimpbridge import credentials, settings, sigv4
+from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
+from chimpbridge.errors import UpstreamError, is_transient_status
+
+DAY_SECONDS = 86_400
+SORT_KEY = "window"
+ATTEMPTS = 3  # per call, on throttling and 5xx
+WRITE_CONFLICTS = 4  # concurrent signups of one address, each re-reads once
+CONFLICT_RETRY_AFTER_SECONDS = 60
+CONNECT_TIMEOUT_SECONDS = 1.0
+READ_TIMEOUT_SECONDS = 2.0
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_http: urllib3.PoolManager | None = None
+
+
+def address_key(email: str) -> dict[str, Any]:
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    return {"pk": {"S": f"signup-limit#{digest}"}, "sk": {"S": SORT_KEY}}
+
+
+def take(table: str, email: str, *, limit: int, window_seconds: int = DAY_SECONDS, now: float | None = None) -> int:
+    """Count one signup of ``email`` if fewer than ``limit`` were counted in the window: returns
+    0 then, else the seconds until one more would be allowed (nothing is counted).
+    Raises ``UpstreamError`` when DynamoDB cannot be asked."""
+    moment = int(time.time() if now is None else now)
+    key = address_key(email)
+    fresh = _item(key, [moment], version=1, expires_at=moment + window_seconds)
+    if _put(table, fresh, "attribute_not_exists(pk) OR expires_at < :now", {":now": _number(moment)}):
+        return 0
+    for _ in range(WRITE_CONFLICTS):
+        item = _get(table, key)
+        if item is None:  # expired and removed meanwhile
+            if _put(table, fresh, "attribute_not_exists(pk)", None):
+                return 0
+            continue
+        counted = sorted(int(entry["N"]) for entry in item.get("sends", {}).get("L", []))
+        recent = [sent for sent in counted if sent > moment - window_seconds]
+        if len(recent) >= limit:
+            # Allowed again once the oldest signup that keeps the count at the limit leaves the window.
+            return max(1, recent[len(recent) - limit] + window_seconds - moment)
+        version = int(item.get("version", {}).get("N", "0"))
+        updated = _item(key, [*recent, moment][-limit:], version=version + 1, expires_at=moment + window_seconds)
+        if _put(table, updated, "version = :version", {":version": _number(version)}):
+            return 0
+    return CONFLICT_RETRY_AFTER_SECONDS  # the address is being signed up many times at once
+
+
+def _item(key: dict[str, Any], sends: list[int], *, version: int, expires_at: int) -> dict[str, Any]:
+    return {
+        **key,
+        "sends": {"L": [_number(sent) for sent in sends]},
+        "version": _number(version),
+        "expires_at": _number(expires_at),
+    }
+
+
+def _number(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _put(table: str, item: dict[str, Any], condition: str, values: dict[str, Any] | None) -> bool:
+    """A conditional PutItem; False when the condition did not hold."""
+    request: dict[str, Any] = {"TableName": table, "Item": item, "ConditionExpression": condition}
+    if values:
+        request["ExpressionAttributeValues"] = values
+    return _call("PutItem", request) is not None
+
+
+def _get(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    answer = _call("GetItem", {"TableName": table, "Key": key, "ConsistentRead": True})
+    item = (answer or {}).get("Item")
+    return item if isinstance(item, dict) else None
+
+
+def _call(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    """One DynamoDB call; None when its condition failed."""
+    aws = settings.load(settings.AwsSettings)
+    keys = credentials.current(aws)
+    if keys is None:
+        return _call_with_boto3(operation, request)
+    url = aws.endpoint_url or _regional_url(aws.region)
+    body = json.dumps(request, separators=(",", ":")).encode()
+    global _http  # noqa: PLW0603
+    if _http is None:
+        _http = urllib3.PoolManager(num_pools=1, maxsize=2)
+    failure = UpstreamError("dynamodb", None, "no time left in the invocation")
+    for attempt in range(ATTEMPTS):
+        remaining = remaining_invocation_seconds()
+        budget = READ_TIMEOUT_SECONDS if remaining is None else remaining - DEADLINE_MARGIN_SECONDS
+        if budget < 0.2:
+            break
+        headers = sigv4.sign_json_request(
+            url=url,
+            service="dynamodb",
+            region=aws.region,
+            target=f"DynamoDB_20120810.{operation}",
+            body=body,
+            access_key_id=keys.access_key_id,
+            secret_access_key=keys.secret_access_key,
+            session_token=keys.session_token,
+            content_type="application/x-amz-json-1.0",
+        )
+        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, budget), read=min(READ_TIMEOUT_SECONDS, budget))
+        try:
+            response = _http.request("POST", url, body=body, headers=headers, retries=False, timeout=timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            failure = UpstreamError("dynamodb", None, type(exc).__name__)
+        else:
+            payload = _json_object(response.data)
+            if response.status == 200:
+                return payload
+            error_type = str(payload.get("__type", "")).rsplit("#", 1)[-1]
+            if error_type == _CONDITION_FAILED:
+                return None
+            failure = UpstreamError("dynamodb", response.status, error_type or "error")
+            throttled = error_type in {"ThrottlingException", "ProvisionedThroughputExceededException"}
+            if not (throttled or is_transient_status(response.status)):
+                raise failure
+        time.sleep(0.05 * 2**attempt)
+    raise failure
+
+
+def _call_with_boto3(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - rare path: see docstring
+
+    from chimpbridge.dal import aws  # noqa: PLC0415
+
+    method = getattr(aws.dynamodb(prompt=True), "put_item" if operation == "PutItem" else "get_item")
+    try:
+        return dict(method(**request))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == _CONDITION_FAILED:
+            return None
+        raise UpstreamError("dynamodb", exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"), code) from None
+    except BotoCoreError as exc:
+        raise UpstreamError("dynamodb", None, type(exc).__name__) from None
+
+
+def _regional_url(region: str) -> str:
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://dynamodb.{region}.{suffix}"
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

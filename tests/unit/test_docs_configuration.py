@@ -199,6 +199,15 @@ def test_every_relative_link_leads_somewhere(path):
             assert anchor in anchors(linked), f"{path.name} links {target}: no such heading"
 
 
+def test_readme_links_every_manual():
+    readme = REPO_ROOT / "README.md"
+    linked = {(readme.parent / target.partition("#")[0]).resolve() for target in relative_links(readme)}
+
+    manuals = {path.resolve() for path in (REPO_ROOT / "docs").glob("*.md")}
+
+    assert sorted(path.name for path in manuals - linked) == [], "add a line to README's Read on"
+
+
 def test_readme_is_a_front_door_whose_test_command_ci_runs():
     readme = (REPO_ROOT / "README.md").read_text()
     ci = (REPO_ROOT / ".ci" / "run").read_text()

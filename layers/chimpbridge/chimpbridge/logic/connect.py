@@ -36,12 +36,15 @@ from chimpbridge.errors import (
     UpstreamError,
 )
 from chimpbridge.logic import connect_tokens
+from chimpbridge.models.checks import Checks
 from chimpbridge.models.webhook_registration import WebhookRegistration
 from chimpbridge.observability import count, logger
 from chimpbridge.secrets import MailchimpCredentials, MailchimpOAuthApp, disconnected_document, get_secret
 
 COOKIE_NAME = "chimpbridge_connect"
 CALLBACK_PATH = "/connect/mailchimp/callback"
+# Our links and states are about 200 characters, Mailchimp's codes shorter.
+MAX_QUERY_VALUE_LENGTH = 1_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def redirect_uri(base: str) -> str:
 
 def start(link: str | None, base: str) -> Redirect:
     """The authorize redirect for an operator's connect link; raises :class:`ConnectRefused`."""
+    _check_query({"link": link})
     config = settings.load(settings.ConnectSettings)
     app = _oauth_app()
     if not app.registered:
@@ -90,6 +94,7 @@ def start(link: str | None, base: str) -> Redirect:
 
 def callback(query: dict[str, str], cookie: str | None, base: str) -> Connected:
     """Finish the authorization Mailchimp sent the browser back from; raises :class:`ConnectRefused`."""
+    _check_query({name: query.get(name) for name in ("state", "code", "error")})
     app = _oauth_app()
     if query.get("error"):
         count("MailchimpConnectRefused")
@@ -225,6 +230,16 @@ def _registration(base: str) -> WebhookRegistration | None:
         sources=("user", "admin"),  # the URL decides which webhooks are ours, not their sources
         token_secret_arn=config.webhook_secret_arn or "unused",
     )
+
+
+def _check_query(values: dict[str, str | None]) -> None:
+    """What the browser brings in the query (a link, a state, Mailchimp's code) follows the text
+    rules before anything reads it: an InvalidRequest (422, per field) otherwise."""
+    check = Checks()
+    for name, value in values.items():
+        if value is not None:
+            check.value_text(name, value, MAX_QUERY_VALUE_LENGTH)
+    check.raise_invalid("The link carries values that are not valid.")
 
 
 def _oauth_app() -> MailchimpOAuthApp:

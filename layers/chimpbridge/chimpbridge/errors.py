@@ -155,6 +155,18 @@ class ExportFailed(ChimpBridgeError):
     """An export cannot finish (bad input, credentials, a vanished audience); it was aborted."""
 
 
+class ImportBusy(ChimpBridgeError):
+    """Another run imports into this audience now (one at a time per audience); try again later."""
+
+
+class ImportInterrupted(ChimpBridgeError):
+    """An import stopped on a transient failure; its checkpoint is kept, so a retry resumes it."""
+
+
+class ImportFailed(ChimpBridgeError):
+    """An import cannot finish (an unreadable file, credentials, a vanished audience)."""
+
+
 class WebhookRegistrationFailed(ChimpBridgeError):
     """The audience webhooks could not be registered (or removed). The message is written for
     the person reading the CloudFormation event: what went wrong and what to change. It never

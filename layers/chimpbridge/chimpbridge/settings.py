@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 from chimpbridge.errors import ConfigurationError
 from chimpbridge.models import lax_bool
 from chimpbridge.models.checks import expect, expect_text_list, json_members
+from chimpbridge.models.import_field_map import ImportFieldMap
 from chimpbridge.models.signup import SignupFieldMap
 
 T = TypeVar("T")
@@ -458,6 +459,35 @@ class ExportSettings(EnvModel):
     # of its Retry rules, statemachine/audience_export.asl.json). A run's lock lease runs to the
     # invocation's deadline plus this plus a margin, so it never lapses under a live run.
     max_retry_delay_seconds: int = env("EXPORT_MAX_RETRY_DELAY_SECONDS", integer(ge=0, le=3600), default=600)
+
+
+# ---------------------------------------------------------------- audience import
+class ImportSettings(EnvModel):
+    """The audience import: the bucket it reads and reports into, how many connections it holds,
+    and what a file may set."""
+
+    state_table: str = env("STATE_TABLE")
+    bucket: str = env("IMPORT_BUCKET")
+    event_bus_name: str = env("EVENT_BUS_NAME")
+    # Members applied at once = connections held. Mailchimp allows 10 per account, for all of our
+    # functions together: the signup worker takes 6 and POST /subscribe needs some, so the
+    # default, like the export's, leaves them room (template parameter ImportMaxConnections).
+    max_connections: int = env("IMPORT_MAX_CONNECTIONS", integer(ge=1, le=10), default=4)
+    # Rows whose consent column says yes join as subscribed only when this is true; else pending.
+    trust_consent: bool = env("IMPORT_TRUST_CONSENT", lax_bool, default=False)
+    field_map: ImportFieldMap = env(
+        "IMPORT_FIELD_MAP", json_value(ImportFieldMap.from_document), default_factory=ImportFieldMap
+    )
+    emails_in_report: str = env("IMPORT_REPORT_EMAILS", one_of("masked", "full"), default="masked")
+    # Rows applied between two checkpoints: what a run killed without warning may apply twice.
+    chunk_rows: int = env("IMPORT_CHUNK_ROWS", integer(ge=1, le=10_000), default=500)
+    # 0: as many rows as the invocation's time allows. A limit makes invocations short and even.
+    max_rows_per_invocation: int = env("IMPORT_MAX_ROWS_PER_INVOCATION", integer(ge=0), default=0)
+    # Stop taking new rows this long before the Lambda deadline, then checkpoint.
+    stop_before_deadline_seconds: float = env("IMPORT_STOP_BEFORE_DEADLINE_SECONDS", seconds, default=30)
+    # The longest the state machine waits before calling again (statemachine/audience_import.asl.json):
+    # the lock lease outlives it, so it never lapses under a live run.
+    max_retry_delay_seconds: int = env("IMPORT_MAX_RETRY_DELAY_SECONDS", integer(ge=0, le=3600), default=600)
 
 
 # ---------------------------------------------------------------- Mailchimp audience webhooks

@@ -42,8 +42,9 @@ def marketing_base_url(credentials: MailchimpCredentials, override: str | None) 
 
 def _log_retry(service: str) -> Callable[[str, int | None], None]:
     def on_retry(url: str, status: int | None) -> None:
-        path = url.split("?", 1)[0].rsplit("/", 2)[-2:]
-        logger.warning("retrying upstream call", extra={"service": service, "path": "/".join(path), "status": status})
+        # The whole path, so the log's masking sees "members/<hash>" and drops the hash.
+        path = url.split("?", 1)[0].split("://", 1)[-1].partition("/")[2]
+        logger.warning("retrying upstream call", extra={"service": service, "path": "/" + path, "status": status})
 
     return on_retry
 

@@ -2,7 +2,10 @@
 them (plus the invocation deadline) around every Lambda entry point.
 
 Every log line passes through :func:`mask_emails`: an address in a message, an ``extra`` field
-or an exception text comes out as ``j***@e***.com``. Nothing has to remember to mask.
+(keys too) or an exception text comes out as ``j***@e***.com``. Nothing has to remember to mask.
+Mailchimp's subscriber hash (the MD5 of the address: a known address is one lookup away) never
+reaches a log either: a member path shows as ``members/{subscriber_hash}``, and fields that hold
+an address hash are redacted by name.
 """
 
 from __future__ import annotations
@@ -21,16 +24,63 @@ from chimpbridge.deadline import invocation_deadline
 
 __all__ = ["MetricUnit", "count", "instrument", "logger", "mask_emails", "metrics", "tracer"]
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9])[A-Za-z0-9\-]*((?:\.[A-Za-z0-9\-]+)*)")
+# A local part is any run of characters that can stand in one (RFC 5322 atext and dots, and any
+# non-ASCII character, as SMTPUTF8 allows): everything but whitespace, controls, "@" and the
+# characters that delimit an address in text. Masking more than an address is harmless; less is
+# a leak, so the run is as wide as it can be.
+_LOCAL_CHAR = r"[^\s\x00-\x1f\x7f@\"(),:;<>\[\]]"
+# A domain label: letters of any script (with combining marks), digits, "-" and "_".
+_LABEL = r"[^\s\x00-\x1f\x7f@\"'`(),:;<>\[\]\\/.!?&=%#*+{}|^~$]+"
+# In a URL (``?email=jane%40example.com``) the address is one percent-encoded value.
+_QUERY_CHAR = r"[^\s\x00-\x1f\x7f@\"(),:;<>\[\]/?&=#]"
+_EMAIL = re.compile(
+    rf"(?:(?<!{_LOCAL_CHAR})(?P<local>{_LOCAL_CHAR}+)@|(?<!{_QUERY_CHAR})(?P<encoded>{_QUERY_CHAR}+)%40)"
+    rf"(?:(?P<host>{_LABEL}(?:\.{_LABEL})*)|\[[^\]\s]*\])"
+)
+# The member segment of a Marketing API path: /lists/{list_id}/members/{md5 of the address}.
+_MEMBER_PATH = re.compile(r"(members/)[0-9a-f]{32}(?![0-9a-f])", re.IGNORECASE)
+# Fields whose value is a hash of an address, whatever line they are in.
+_ADDRESS_HASH_FIELDS = frozenset({"subscriber_hash", "old_subscriber_hash", "recipient_hash", "address_hash"})
+
+
+def _mask_address(match: re.Match[str]) -> str:
+    first = (match.group("local") or match.group("encoded"))[0]
+    host = match.group("host")
+    if host is None:
+        return f"{first}***@[***]"
+    suffix = "." + host.rsplit(".", 1)[1] if "." in host else ""
+    return f"{first}***@{host[0]}***{suffix}"
 
 
 def mask_emails(text: str) -> str:
-    """Keep the first letter of the local part and of the domain, and the domain's suffixes."""
-    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}***{m.group(3)}", text)
+    """Every address, whatever its characters, as its first character, ``***@``, the domain's
+    first character, ``***`` and the top-level domain: ``j***@e***.com``. Member paths lose
+    their subscriber hash."""
+    if "@" in text or "%40" in text:
+        text = _EMAIL.sub(_mask_address, text)
+    if "members/" in text:
+        text = _MEMBER_PATH.sub(r"\1{subscriber_hash}", text)
+    return text
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every string in it masked (before it is serialized: a JSON escape must
+    never split an address, nor a mask split an escape)."""
+    if isinstance(value, str):
+        return mask_emails(value)
+    if isinstance(value, dict):
+        return {
+            _masked(key): "<redacted>" if key in _ADDRESS_HASH_FIELDS else _masked(item) for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
 
 
 def _serialize_masked(record: dict[str, Any]) -> str:
-    return mask_emails(json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False))
+    return json.dumps(
+        _masked(record), default=lambda value: mask_emails(str(value)), separators=(",", ":"), ensure_ascii=False
+    )
 
 
 class LazyTracer:

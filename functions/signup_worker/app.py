@@ -16,15 +16,15 @@ from chimpbridge.models.signup import QueuedSignup
 from chimpbridge.observability import instrument
 
 
-def record_handler(record: SQSRecord) -> str:
-    return signup_worker.apply_queued(QueuedSignup.from_json(record.body))
-
-
 @instrument()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings.load(settings.SignupWorkerSettings)
     backoff = RetryBackoff(config.queue_url, config.retry_base_seconds, config.retry_max_seconds)
-    signup_worker.begin_batch()
+    outage = signup_worker.BatchOutage()
+
+    def record_handler(record: SQSRecord) -> str:
+        return signup_worker.apply_queued(QueuedSignup.from_json(record.body), outage)
+
     return consume(
         event,
         context,

@@ -31,13 +31,11 @@ from chimpbridge.observability import count, logger
 
 
 class BatchOutage:
-    """Whether Mailchimp was down for a record of the batch being processed (records run on threads)."""
+    """Whether Mailchimp was down for a record of one batch (its records run on threads). The
+    handler makes one per batch, so a new batch tries Mailchimp again."""
 
     def __init__(self) -> None:
         self._failed = threading.Event()
-
-    def begin(self) -> None:
-        self._failed.clear()
 
     def record(self) -> None:
         self._failed.set()
@@ -47,16 +45,9 @@ class BatchOutage:
         return self._failed.is_set()
 
 
-outage = BatchOutage()
-
-
-def begin_batch() -> None:
-    """Call before each batch: a new batch tries Mailchimp again."""
-    outage.begin()
-
-
-def apply_queued(queued: QueuedSignup) -> str:
-    """Apply one queued signup; returns what happened. Raises when it should be tried again."""
+def apply_queued(queued: QueuedSignup, outage: BatchOutage) -> str:
+    """Apply one queued signup of the batch whose ``outage`` this is; returns what happened.
+    Raises when it should be tried again."""
     signup = queued.signup
     waited = (datetime.now(UTC) - queued.queued_at).total_seconds()
     if outage.happened:

@@ -13,6 +13,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 pytest_plugins: list[str] = [
     "tests.support.aws",
+    "tests.support.clock",
     "tests.support.browser",
     "tests.support.signup",
     "sandbox.stack.pytest_plugin",

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted
+from tests.support.clock import VirtualClock
 from tests.support.export import AUDIENCE_SIZE, EMAIL_AND_STATUS, ExportWorld, job, sandbox_members
 
 
@@ -96,7 +97,9 @@ def test_after_an_abort_the_next_run_exports_everything_again(world: ExportWorld
     assert result["results"][0]["rows"] == AUDIENCE_SIZE
 
 
-def test_a_transient_failure_keeps_the_checkpoint_and_a_retry_resumes(world: ExportWorld, audience: str) -> None:
+def test_a_transient_failure_keeps_the_checkpoint_and_a_retry_resumes(
+    world: ExportWorld, audience: str, virtual_clock: VirtualClock
+) -> None:
     # Given a run halfway, and Mailchimp then failing with 503 (more than the retries cover)
     progress = started(world, job(audience, mode="full"))
     world.sandbox.faults(error_rate=1.0, statuses=[503])

@@ -349,13 +349,13 @@ def test_mailchimp_outage_queues_the_signup_and_answers_202(signup_api, new_emai
     assert message["reason"] == "mailchimp-503"
 
 
-def test_throttled_signup_is_queued(signup_api, new_email):
+def test_throttled_signup_is_queued(signup_api, new_email, virtual_clock):
     signup_api.sandbox.faults(error_rate=1.0, statuses=[429])
     assert signup_api.post_json({"email": new_email()}).status == 202
     assert len(signup_api.queued()) == 1
 
 
-def test_unreachable_mailchimp_queues_the_signup(signup_api, new_email):
+def test_unreachable_mailchimp_queues_the_signup(signup_api, new_email, virtual_clock):
     signup_api.configure(MAILCHIMP_API_URL="http://127.0.0.1:9/3.0")
     assert signup_api.post_json({"email": new_email()}).status == 202
     assert signup_api.queued()[0]["reason"] == "mailchimp-unreachable"

@@ -149,7 +149,7 @@ def test_queued_signup_missing_a_required_field_is_still_added(signup_api, worke
     assert signup_api.member(email)["status"] == "pending"
 
 
-def test_transient_failures_are_reported_and_delayed(signup_api, worker, new_email):
+def test_transient_failures_are_reported_and_delayed(signup_api, worker, new_email, virtual_clock):
     # Given Mailchimp still answering 503
     signup_api.sandbox.faults(error_rate=1.0, statuses=[503])
     batch = queue_signups(signup_api, queued(new_email()), queued(new_email()))
@@ -190,7 +190,7 @@ def test_queued_message_shape_is_stable_for_other_producers(signup_api, worker, 
     assert signup_api.member(email)["status"] == "pending"
 
 
-def test_once_mailchimp_fails_a_record_the_rest_of_the_batch_is_not_sent(signup_api, new_email):
+def test_once_mailchimp_fails_a_record_the_rest_of_the_batch_is_not_sent(signup_api, new_email, virtual_clock):
     # Given a worker applying one record at a time, and Mailchimp down
     signup_api.configure(SIGNUP_WORKER_CONCURRENCY="1", MAILCHIMP_MAX_ATTEMPTS="2")
     worker = load_function("signup_worker")
@@ -206,7 +206,7 @@ def test_once_mailchimp_fails_a_record_the_rest_of_the_batch_is_not_sent(signup_
     assert signup_api.sandbox.stats()["requests"] - before == 1
 
 
-def test_throttling_does_not_stop_the_rest_of_the_batch(signup_api, new_email):
+def test_throttling_does_not_stop_the_rest_of_the_batch(signup_api, new_email, virtual_clock):
     # Given a worker applying one record at a time, and Mailchimp at its connection cap (429);
     # short timeouts, so that a repeated create (POST) always fits before the deadline
     signup_api.configure(
@@ -227,7 +227,7 @@ def test_throttling_does_not_stop_the_rest_of_the_batch(signup_api, new_email):
     assert signup_api.sandbox.stats()["requests"] - before == 10
 
 
-def test_the_next_batch_tries_mailchimp_again(signup_api, worker, new_email):
+def test_the_next_batch_tries_mailchimp_again(signup_api, worker, new_email, virtual_clock):
     signup_api.sandbox.faults(error_rate=1.0, statuses=[503])
     worker.lambda_handler(queue_signups(signup_api, queued(new_email())), LambdaContext())
     signup_api.sandbox.faults()

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -27,6 +27,15 @@ from chimpbridge.errors import TRANSIENT_CLIENT_STATUSES, is_transient_status
 
 # Methods that are safe to send twice after an ambiguous failure (a read timeout).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+class Clock(Protocol):
+    """What the retry loop waits on and measures its budget with: the ``time`` module itself, or
+    a test's virtual clock, whose ``sleep`` moves its ``monotonic`` on without waiting."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,7 @@ class RetryingTransport:
         read_timeout: float,
         policy: RetryPolicy,
         user_agent: str,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = time,
         on_retry: Callable[[str, int | None], None] | None = None,
     ) -> None:
         self.session = requests.Session()
@@ -91,7 +100,7 @@ class RetryingTransport:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.policy = policy
-        self._sleep = sleep
+        self.clock = clock
         self._on_retry = on_retry
         # Retries so far, across threads (progress metrics read it).
         self.retries = 0
@@ -119,7 +128,7 @@ class RetryingTransport:
         invocation deadline, and a POST is repeated only while its whole wait (connect + read
         timeout) still fits before the deadline: a send whose wait is cut short is a lost answer.
         """
-        started = time.monotonic()
+        started = self.clock.monotonic()
         remaining = remaining_invocation_seconds()
         deadline = math.inf if remaining is None else started + remaining - DEADLINE_MARGIN_SECONDS
         stop_at = min(started + self.policy.budget_seconds, deadline)
@@ -130,7 +139,7 @@ class RetryingTransport:
         while True:
             attempt += 1
             wait_until = stop_at if idempotent else deadline
-            read_timeout = max(0.5, min(self.read_timeout, wait_until - time.monotonic()))
+            read_timeout = max(0.5, min(self.read_timeout, wait_until - self.clock.monotonic()))
             failure: requests.RequestException | None = None
             retry_after: float | None = None
             try:
@@ -155,8 +164,8 @@ class RetryingTransport:
 
             delay = self.policy.backoff(attempt, retry_after)
             out_of_attempts = attempt >= self.policy.max_attempts
-            cut_short = not idempotent and time.monotonic() + delay + full_wait > deadline
-            if out_of_attempts or cut_short or time.monotonic() + delay >= stop_at:
+            cut_short = not idempotent and self.clock.monotonic() + delay + full_wait > deadline
+            if out_of_attempts or cut_short or self.clock.monotonic() + delay >= stop_at:
                 if failure is not None:
                     raise failure
                 return response
@@ -164,4 +173,4 @@ class RetryingTransport:
                 self.retries += 1
             if self._on_retry is not None:
                 self._on_retry(url, None if failure is not None else response.status_code)
-            self._sleep(delay)
+            self.clock.sleep(delay)

@@ -1,8 +1,9 @@
 """Email queue consumer: sends each queued email through Mandrill, exactly once.
 
 Partial batch responses (ReportBatchItemFailures): a record that should be tried again stays
-on the queue, hidden for a growing delay; after maxReceiveCount it moves to the DLQ. Records
-of one batch are sent concurrently (EMAIL_SEND_CONCURRENCY).
+on the queue, hidden for a growing delay; after maxReceiveCount it moves to the DLQ. One that
+Mandrill refuses for good (a 4xx other than 408 and 429) goes to the DLQ at once, with the
+reason. Records of one batch are sent concurrently (EMAIL_SEND_CONCURRENCY).
 """
 
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge import settings
-from chimpbridge.batch import RetryBackoff, consume
+from chimpbridge.batch import DeadLetter, RetryBackoff, consume
 from chimpbridge.logic import email_sender
 from chimpbridge.models.email import EmailMessage
 from chimpbridge.observability import instrument
@@ -32,4 +33,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         concurrency=config.send_concurrency,
         backoff=backoff,
         retried_metric="EmailRetried",
+        dead_letter=DeadLetter(config.dead_letter_queue_url, "EmailDeadLettered"),
     )

@@ -1,8 +1,9 @@
 """Signup queue consumer: applies signups that Mailchimp could not take right away.
 
 Partial batch responses (ReportBatchItemFailures): a record that can succeed later stays on
-the queue, hidden for a growing delay; after maxReceiveCount it moves to the DLQ (alarmed).
-Records of one batch are applied concurrently (SIGNUP_WORKER_CONCURRENCY).
+the queue, hidden for a growing delay; after maxReceiveCount it moves to the DLQ (alarmed). One
+that Mailchimp refuses for good (a 4xx other than 408 and 429) goes to the DLQ at once, with the
+reason. Records of one batch are applied concurrently (SIGNUP_WORKER_CONCURRENCY).
 """
 
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge import settings
-from chimpbridge.batch import RetryBackoff, consume
+from chimpbridge.batch import DeadLetter, RetryBackoff, consume
 from chimpbridge.logic import signup_worker
 from chimpbridge.models.signup import QueuedSignup
 from chimpbridge.observability import instrument
@@ -32,4 +33,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         concurrency=config.concurrency,
         backoff=backoff,
         retried_metric="QueuedSignupRetried",
+        dead_letter=DeadLetter(config.dead_letter_queue_url, "QueuedSignupDeadLettered"),
     )

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -103,23 +104,44 @@ def test_permanent_refusal_is_final_not_retried(signup_api, worker, new_email):
     assert failed_ids(result) == []
 
 
-def test_a_400_about_our_configuration_stays_on_the_queue_for_the_dlq(signup_api, worker, new_email, logged):
+def dead_letter_queue(signup_api):
+    """A DLQ of the test's own, as the template wires SIGNUP_DEAD_LETTER_QUEUE_URL."""
+    url = signup_api.sqs.create_queue(QueueName=f"signups-dlq-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    signup_api.configure(SIGNUP_DEAD_LETTER_QUEUE_URL=url)
+    return url
+
+
+def dead_letters(signup_api, url):
+    response = signup_api.sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )
+    return response.get("Messages", [])
+
+
+def test_a_400_about_our_configuration_goes_to_the_dlq_at_once_with_the_reason(signup_api, worker, new_email, logged):
     # Given Mailchimp refusing queued signups over a setting of ours (an interest id)
-    batch = queue_signups(signup_api, queued(new_email(), interests={"zzzzzzzzzz": True}))
+    dlq = dead_letter_queue(signup_api)
+    signup = queued(new_email(), interests={"zzzzzzzzzz": True})
+    batch = queue_signups(signup_api, signup)
     with ScriptedServer(INVALID_INTEREST) as mailchimp:
         signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
-        # When the worker applies it
+        # When the worker applies it, on its first receive
         result = worker.lambda_handler(batch, LambdaContext())
-    # Then it is not dropped: it goes back (and after its retries to the DLQ, for a re-drive
-    # once the setting is fixed), and the log says what Mailchimp refused
-    assert failed_ids(result) == [batch["Records"][0]["messageId"]]
+    # Then it is not retried for hours: it is done here and waits in the DLQ, as it was queued,
+    # with the reason; the log says what Mailchimp refused
+    assert failed_ids(result) == []
+    [parked] = dead_letters(signup_api, dlq)
+    assert parked["Body"] == signup.to_json()
+    assert parked["MessageAttributes"]["refusal_reason"]["StringValue"] == "mailchimp 400 Invalid Resource"
+    assert parked["MessageAttributes"]["receive_count"]["StringValue"] == "1"
     [refused] = [line for line in logged() if line["level"] == "ERROR" and "detail" in line]
     assert "Invalid interest ID" in refused["detail"]
 
 
-def test_a_field_mailchimp_refuses_in_a_queued_signup_is_not_final(signup_api, worker, new_email):
+def test_a_field_mailchimp_refuses_in_a_queued_signup_goes_to_the_dlq_not_away(signup_api, worker, new_email):
     # Given a merge field whose type changed since the signup was queued: the person is gone
     # and cannot fix it; only the operator can
+    dlq = dead_letter_queue(signup_api)
     changed_type = Answer(
         400,
         {
@@ -134,8 +156,22 @@ def test_a_field_mailchimp_refuses_in_a_queued_signup_is_not_final(signup_api, w
     with ScriptedServer(changed_type) as mailchimp:
         signup_api.configure(MAILCHIMP_API_URL=mailchimp.url + "/3.0")
         result = worker.lambda_handler(batch, LambdaContext())
-    # Then the record stays on the queue instead of being dropped
+    # Then it is kept in the DLQ for a re-drive instead of being dropped
+    assert failed_ids(result) == []
+    assert len(dead_letters(signup_api, dlq)) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 503])
+def test_what_can_pass_stays_on_the_queue_and_not_in_the_dlq(signup_api, worker, new_email, status):
+    dlq = dead_letter_queue(signup_api)
+    batch = queue_signups(signup_api, queued(new_email()))
+    signup_api.sandbox.faults(error_rate=1.0, statuses=[status])
+    try:
+        result = worker.lambda_handler(batch, LambdaContext())
+    finally:
+        signup_api.sandbox.faults()
     assert failed_ids(result) == [batch["Records"][0]["messageId"]]
+    assert dead_letters(signup_api, dlq) == []
 
 
 def test_queued_signup_missing_a_required_field_is_still_added(signup_api, worker, new_email):

@@ -46,7 +46,11 @@ def _deliveries(stack: RunningStack, message_id: str) -> list[dict[str, Any]]:
 def _dead_letters(stack: RunningStack, body: str) -> list[dict[str, Any]]:
     sqs = stack.client("sqs")
     messages = sqs.receive_message(
-        QueueUrl=stack.resource("WorkDlq").url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        QueueUrl=stack.resource("WorkDlq").url,
+        MaxNumberOfMessages=10,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=0,
     ).get("Messages", [])
     found = [message for message in messages if message["Body"] == body]
     for message in messages:  # leave other tests' dead letters where they were
@@ -102,6 +106,23 @@ def test_a_reported_batch_item_failure_is_redelivered_then_dead_lettered(fixture
     assert dead_letter["MessageId"] == message_id
     deliveries = [item["sk"]["S"] for item in _deliveries(fixture_stack, message_id)]
     assert deliveries == ["delivery#1", "delivery#2"]
+
+
+def test_a_record_the_consumer_dead_letters_itself_lands_there_once_with_its_reason(
+    fixture_stack: RunningStack,
+) -> None:
+    # Given a record the consumer sends to the DLQ itself, then reports done (what the layer's
+    # batch consumer does with a refusal no retry can change)
+    body = f"refused-{uuid.uuid4()}"
+
+    # When it is sent
+    message_id = _send(fixture_stack, body)
+
+    # Then it is in the DLQ after one delivery, with the reason, and gone from the work queue
+    (dead_letter,) = _wait_for(lambda: _dead_letters(fixture_stack, body))
+    assert dead_letter["MessageAttributes"]["refusal_reason"]["StringValue"] == "upstream 400"
+    assert [item["sk"]["S"] for item in _deliveries(fixture_stack, message_id)] == ["delivery#1"]
+    _wait_for(lambda: _queue_is_empty(fixture_stack))
 
 
 def test_an_unhandled_error_keeps_the_whole_batch(fixture_stack: RunningStack) -> None:

@@ -5,7 +5,8 @@ records one after another makes the batch as slow as the sum of its calls. This 
 runs them on a small thread pool instead (the pool size is the consumer's share of the API's
 connection limit). Everything else is Powertools': partial batch responses, failure logging,
 and the record handler's signature. :func:`consume` is the whole of a queue consumer's
-handler: process, report failures, delay their retries.
+handler: process, report failures, delay their retries, and send what upstream refused for good
+straight to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chimpbridge.errors import UpstreamError, is_transient_status
 from chimpbridge.observability import count, logger
 
 
@@ -53,6 +55,31 @@ class RetryBackoff:
         return int(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not secrecy
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """Where a record goes at once when upstream refuses it for good (a 4xx other than 408 and
+    429: a value Mailchimp will never take, a template Mandrill does not have, a revoked key).
+    Retrying it would only spend the queue's maxReceiveCount, hours of receives, before the
+    DLQ; sent now, the DLQ alarm calls a person at once, and a re-drive after the fix applies it."""
+
+    queue_url: str | None
+    metric: str
+
+
+def refused_for_good(error: BaseException) -> UpstreamError | None:
+    """The upstream error that no retry can change, if ``error`` is one."""
+    if isinstance(error, UpstreamError) and error.status is not None and 400 <= error.status < 500:
+        return None if is_transient_status(error.status) else error
+    return None
+
+
+def refusal_reason(error: UpstreamError) -> str:
+    """What the DLQ message says about its refusal: the service, the status and the provider's
+    error name (Mailchimp's title, Mandrill's name), never its free text (it may quote the address)."""
+    name = getattr(error, "title", "") or getattr(error, "name", "")
+    return f"{error.service} {error.status}" + (f" {name}" if name else "")
+
+
 def consume(
     event: dict[str, Any],
     context: Any,
@@ -61,11 +88,19 @@ def consume(
     concurrency: int,
     backoff: RetryBackoff,
     retried_metric: str,
+    dead_letter: DeadLetter | None = None,
 ) -> dict[str, Any]:
     """Process an SQS event's records concurrently; failed records are reported back
-    (ReportBatchItemFailures) and hidden for a growing delay. Returns the partial batch response."""
+    (ReportBatchItemFailures) and hidden for a growing delay, and a record upstream refused for
+    good goes to ``dead_letter`` at once (then counts as done, so Lambda deletes it from the
+    queue). Returns the partial batch response."""
+    handler = (
+        record_handler
+        if dead_letter is None or not dead_letter.queue_url
+        else _dead_lettering(record_handler, dead_letter)
+    )
     processor = ConcurrentBatchProcessor(concurrency, logger=logger)
-    with processor(records=event["Records"], handler=record_handler, lambda_context=context):
+    with processor(records=event["Records"], handler=handler, lambda_context=context):
         processor.process()
     failed = [record for record in processor.fail_messages if isinstance(record, SQSRecord)]
     if failed:
@@ -81,3 +116,27 @@ def consume(
         if refused:
             logger.warning("some retries keep the queue's visibility timeout", extra={"count": refused})
     return dict(processor.response())
+
+
+def _dead_lettering(record_handler: Callable[[SQSRecord], Any], dead_letter: DeadLetter) -> Callable[[SQSRecord], Any]:
+    def handle(record: SQSRecord) -> Any:
+        try:
+            return record_handler(record)
+        except UpstreamError as error:
+            refusal = refused_for_good(error)
+            if refusal is None or dead_letter.queue_url is None:
+                raise
+            from chimpbridge.dal import queues  # noqa: PLC0415 - boto3 only when something was refused
+
+            reason = refusal_reason(refusal)
+            receives = int(record.attributes.approximate_receive_count or 1)
+            # If the DLQ will not take it, this raises and the record stays on its queue.
+            queues.dead_letter(dead_letter.queue_url, record.body, reason=reason, receive_count=receives)
+            count(dead_letter.metric)
+            logger.error(
+                "refused for good upstream; sent to the DLQ at once",
+                extra={"reason": reason, "message_id": record.message_id, "receives": receives},
+            )
+            return "dead-lettered"
+
+    return handle

@@ -382,6 +382,8 @@ class EmailSettings(EnvModel):
     retry_base_seconds: int = env("EMAIL_RETRY_BASE_DELAY_SECONDS", integer(ge=0, le=900), default=10)
     retry_max_seconds: int = env("EMAIL_RETRY_MAX_DELAY_SECONDS", integer(ge=0, le=43_200), default=900)
     queue_url: str | None = env("EMAIL_QUEUE_URL", default=None)
+    # Where a message Mandrill refuses for good (a 4xx other than 408 and 429) goes at once.
+    dead_letter_queue_url: str | None = env("EMAIL_DEAD_LETTER_QUEUE_URL", default=None)
     # How long a sent email is remembered: longer than a message can live in queue + DLQ.
     dedupe_days: int = env("EMAIL_DEDUPE_DAYS", integer(ge=1, le=365), default=30)
     # Mandrill's answer to a send was lost (read timeout): "resend" never risks a missing email,
@@ -431,6 +433,8 @@ class SignupWorkerSettings(EnvModel):
     failed for a passing reason waits before its next try."""
 
     queue_url: str | None = env("SIGNUP_QUEUE_URL", default=None)
+    # Where a signup Mailchimp refuses for good (a 4xx other than 408 and 429) goes at once.
+    dead_letter_queue_url: str | None = env("SIGNUP_DEAD_LETTER_QUEUE_URL", default=None)
     # Records of one batch applied at once; times the event source's MaximumConcurrency this is
     # the worker's share of the connection budget (MAILCHIMP_CONNECTIONS_PER_ACCOUNT).
     concurrency: int = env("SIGNUP_WORKER_CONCURRENCY", integer(ge=1, le=10), default=3)

@@ -11,6 +11,21 @@ def send(queue_url: str, body: str, *, delay_seconds: int = 0) -> str:
     return response["MessageId"]
 
 
+def dead_letter(queue_url: str, body: str, *, reason: str, receive_count: int) -> str:
+    """Put a message its consumer gave up on onto the dead-letter queue, as it was, with why:
+    message attributes ``refusal_reason`` (service, status, error name) and ``receive_count``.
+    A re-drive moves it back unchanged; the attributes are for the person reading the DLQ."""
+    response = aws.sqs().send_message(
+        QueueUrl=queue_url,
+        MessageBody=body,
+        MessageAttributes={
+            "refusal_reason": {"DataType": "String", "StringValue": reason[:256]},
+            "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
+        },
+    )
+    return response["MessageId"]
+
+
 def send_all(queue_url: str, bodies: list[str], *, concurrency: int = 8) -> list[str]:
     """Queue every body, ``concurrency`` at a time; returns the message ids in order. Raises if
     SQS refuses one (those before it stay queued)."""

@@ -8,11 +8,14 @@ turn a subscribed person into a pending one (measured and decided in docs/benchm
 - Applied, or answered for good about the person's address or consent (fake-looking,
   forgotten, cleaned, compliance state, too many signups, invalid): done. The person can no
   longer be told, so it is logged and counted, not retried.
+- Refused for good over something else (a 4xx other than 408 and 429: our configuration, such
+  as a 400 over an interest or marketing permission id or a merge field whose type changed; a
+  revoked key; a deleted audience): raised, and :func:`chimpbridge.batch.consume` sends the
+  record to the DLQ at once with the reason; its alarm calls a person, and a DLQ re-drive
+  applies it once the setting is fixed.
 - Anything else is raised, so the record stays on the queue; :func:`chimpbridge.batch.consume`
-  hides it for a growing delay, and after the queue's maxReceiveCount it lands in the DLQ,
-  whose alarm calls a person. That covers what can pass (429, 5xx, timeouts, a key being
-  rotated) and our configuration (a 400 over an interest or marketing permission id, a merge
-  field whose type changed): fixed settings let a retry or a DLQ re-drive apply it.
+  hides it for a growing delay, and after the queue's maxReceiveCount it lands in the DLQ.
+  That covers what can pass (408, 429, 5xx, timeouts).
 - Once Mailchimp is down for one record of a batch (no answer, or a 5xx after the client's
   retries), the records not started yet are not sent at all (they would only wait out their
   own retries against an outage) and go back likewise. A 429 is not an outage: under the
@@ -66,7 +69,7 @@ def apply_queued(queued: QueuedSignup, outage: BatchOutage) -> str:
             )
         else:
             logger.error(
-                "queued signup refused by Mailchimp over our configuration; kept for a retry or the DLQ",
+                "queued signup refused by Mailchimp over our configuration; it goes to the DLQ",
                 extra={"error": str(failure), "detail": getattr(failure, "detail", ""), "email": signup.email},
             )
             count("QueuedSignupMisconfigured")

@@ -1,0 +1,73 @@
+"""The email sender sends what Mandrill refuses for good (a 4xx other than 408 and 429) to the
+DLQ at once, with the reason, instead of receiving it 30 times first. The real handler, the
+sandbox as Mandrill, AWS on moto."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.support.functions import LambdaContext, event, load_function
+from tests.support.registration import new_id
+
+
+def queued_message():
+    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
+    identity_id = new_id()
+    message.update(
+        identity_id=identity_id,
+        flow_id=new_id(),
+        idempotency_key=f"registration:{identity_id.replace('-', '')}",
+        recipient={"email": f"person-{identity_id[:8]}@example.com", "name": {"first": "Dorothy"}},
+    )
+    return message
+
+
+@pytest.fixture
+def dead_letter_queue(email_env, monkeypatch):
+    url = email_env.sqs.create_queue(QueueName=f"email-dlq-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    monkeypatch.setenv("EMAIL_DEAD_LETTER_QUEUE_URL", url)
+    return url
+
+
+def deliver(email_env, message):
+    sender = load_function("email_sender")
+    received = email_env.queue(message)
+    return sender.lambda_handler(email_env.sqs_event([received]), LambdaContext(timeout_seconds=30))
+
+
+def dead_letters(email_env, url):
+    response = email_env.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    return response.get("Messages", [])
+
+
+def test_an_email_mandrill_refuses_for_good_goes_to_the_dlq_at_once(
+    email_env, dead_letter_queue, make_secret, monkeypatch
+):
+    # Given a Mandrill key Mandrill does not know (401 Invalid_Key: no retry can change it)
+    monkeypatch.setenv("MANDRILL_SECRET_ARN", make_secret(json.dumps({"api_key": "revoked-key"})))
+    message = queued_message()
+
+    # When the sender gets the message on its first receive
+    result = deliver(email_env, message)
+
+    # Then the record is done here, and the message waits in the DLQ as queued, with the reason
+    assert result == {"batchItemFailures": []}
+    [parked] = dead_letters(email_env, dead_letter_queue)
+    assert json.loads(parked["Body"]) == message
+    assert parked["MessageAttributes"]["refusal_reason"]["StringValue"] == "mandrill 401 Invalid_Key"
+    assert email_env.sandbox.outbox(to=message["recipient"]["email"]) == []
+    assert email_env.idempotency_records() == []
+
+
+def test_a_mandrill_outage_stays_on_the_queue_and_not_in_the_dlq(email_env, dead_letter_queue):
+    email_env.sandbox.faults(error_rate=1.0, statuses=[503])
+    try:
+        result = deliver(email_env, queued_message())
+    finally:
+        email_env.sandbox.faults()
+
+    assert len(result["batchItemFailures"]) == 1
+    assert dead_letters(email_env, dead_letter_queue) == []

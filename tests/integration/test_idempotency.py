@@ -1,4 +1,4 @@
-"""dal/idempotency.once: Powertools Idempotency on a moto DynamoDB table, as the hook and the
+"""dal/idempotency.Once: Powertools Idempotency on a moto DynamoDB table, as the hook and the
 email sender use it (a repeat is answered from the table, marked; a concurrent one is Busy)."""
 
 import threading
@@ -25,16 +25,11 @@ class NoDuplicateField(BaseModel):
 
 
 def make_once(email_env, work, model=Done):
-    return idempotency.once(
-        work,
-        table_name=email_env.table_name,
-        key_prefix="test-once",
-        data_keyword="job",
-        key_path="key",
-        result_model=model,
-        expires_after_seconds=60,
-        busy_message="this job is running elsewhere",
+    """``work`` made idempotent on the job's key, in the table of ``email_env`` (IDEMPOTENCY_TABLE)."""
+    once = idempotency.Once(
+        key_prefix="test-once", key_path="key", result_model=model, busy_message="this job is running elsewhere"
     )
+    return once.wrap(work, data_keyword="job", expires_after_seconds=60)
 
 
 def test_a_repeat_gets_the_first_result_marked_duplicate(email_env):

@@ -56,6 +56,12 @@ from chimpbridge.observability import count, logger
 SECONDS_PER_DAY = 86_400
 # Idempotency records of sends are "email-send#<hash>" (template.yaml scopes the sender to it).
 IDEMPOTENCY_KEY_PREFIX = "email-send"
+SEND_ONCE = idempotency.Once(
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    key_path="idempotency_key",
+    result_model=SendOutcome,
+    busy_message="another attempt is sending this email right now",
+)
 # Gateway statuses: a proxy in front of Mandrill answered because Mandrill did not (in time);
 # the send may have happened. Other 5xx come from Mandrill itself: nothing was sent.
 GATEWAY_STATUSES = frozenset({502, 504})
@@ -76,17 +82,7 @@ def send(message: EmailMessage) -> SendOutcome:
         outcome = SendOutcome(outcome="suppressed", suppressed_reason=suppressed.reason)
         _report(message, outcome)
         return outcome
-    send_once = idempotency.once(
-        _deliver,
-        table_name=settings.load(settings.IdempotencySettings).table_name,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        data_keyword="message",
-        key_path="idempotency_key",
-        result_model=SendOutcome,
-        expires_after_seconds=config.dedupe_days * SECONDS_PER_DAY,
-        busy_message="another attempt is sending this email right now",
-    )
-    outcome = send_once(message=message)
+    outcome = SEND_ONCE.run(_deliver, message=message, expires_after_seconds=config.dedupe_days * SECONDS_PER_DAY)
     if outcome.outcome == "rejected" and not outcome.duplicate:
         _suppress_rejected(message, outcome)
     _report(message, outcome)

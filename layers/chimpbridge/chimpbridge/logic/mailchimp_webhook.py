@@ -30,6 +30,13 @@ from chimpbridge.secrets import WebhookSecret, get_secret
 
 # Idempotency records are "mailchimp-webhook#<hash>" (template.yaml scopes the function to it).
 IDEMPOTENCY_KEY_PREFIX = "mailchimp-webhook"
+PUBLISH_ONCE = idempotency.Once(
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    key_path="dedupe_key",
+    result_model=WebhookAnswer,
+    busy_message="This delivery is being published by another request right now; try again shortly.",
+    prompt=True,
+)
 
 
 def validate(delivery: WebhookDelivery) -> WebhookAnswer:
@@ -71,18 +78,7 @@ def accept(delivery: WebhookDelivery) -> WebhookAnswer:
         logger.warning("mailchimp webhook type not published", extra={"type": kind})
         return WebhookAnswer(status="ignored", type=kind)
 
-    publish_once = idempotency.once(
-        _publish,
-        table_name=settings.load(settings.IdempotencySettings).table_name,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        data_keyword="event",
-        key_path="dedupe_key",
-        result_model=WebhookAnswer,
-        expires_after_seconds=config.dedupe_seconds,
-        busy_message="This delivery is being published by another request right now; try again shortly.",
-        prompt=True,
-    )
-    answer = publish_once(event=event)
+    answer = PUBLISH_ONCE.run(_publish, event=event, expires_after_seconds=config.dedupe_seconds)
     count("MailchimpEventDuplicate" if answer.duplicate else "MailchimpEventPublished")
     logger.info(
         "mailchimp webhook accepted",

@@ -46,6 +46,12 @@ from chimpbridge.secrets import HookKeys, get_secret
 # Idempotency records of deliveries are "hook-registration#<hash>" (template.yaml scopes the
 # hook to it). Every hook uses this prefix; the key itself names the hook.
 IDEMPOTENCY_KEY_PREFIX = "hook-registration"
+QUEUE_ONCE = idempotency.Once(
+    key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    key_path="message.idempotency_key",
+    result_model=HookAccepted,
+    busy_message="This delivery is being queued by another request right now; try again shortly.",
+)
 INVALID_BODY = "The hook body is not what the shipped Jsonnet produces."
 PRE_PERSIST_MESSAGE = (
     "The identity id is the all-zero UUID: Kratos ran this web_hook before the identity was stored. "
@@ -86,17 +92,7 @@ def accept(delivery: HookDelivery) -> HookAccepted:
         raise Rejected("hook-not-post-persist", PRE_PERSIST_MESSAGE)
 
     intake = _intake(delivery, request, config, trigger_id)
-    queue_once = idempotency.once(
-        _queue,
-        table_name=settings.load(settings.IdempotencySettings).table_name,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        data_keyword="intake",
-        key_path="message.idempotency_key",
-        result_model=HookAccepted,
-        expires_after_seconds=config.dedupe_seconds,
-        busy_message="This delivery is being queued by another request right now; try again shortly.",
-    )
-    accepted = queue_once(intake=intake)
+    accepted = QUEUE_ONCE.run(_queue, intake=intake, expires_after_seconds=config.dedupe_seconds)
 
     count("HookDuplicate" if accepted.duplicate else "HookQueued")
     if accepted.newsletter == "queued" and not accepted.duplicate:

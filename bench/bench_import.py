@@ -1,0 +1,320 @@
+"""How fast the audience import applies a file, against the floor Mailchimp's limits allow.
+
+The scenario: the Mailchimp sandbox in its own process with 100 ms latency per request and a
+cap of 10 connections; S3, DynamoDB and EventBridge are a moto server in a third process. A CSV
+of ``BENCH_IMPORT_ROWS`` new people (default 100,000; every tenth with two tags) lies in the
+bucket under imports/<audience>/; the import function (functions/audience_import/app.py,
+handler and all) runs it to the end into an empty audience, driven as the state machine drives
+it (15-minute invocations, so a large file takes several), with IMPORT_MAX_CONNECTIONS=10, in a
+child process of its own (so its peak RSS is its own). Module imports are left out of the time
+(the Lambda init phase); the secret, S3, DynamoDB and EventBridge calls are in.
+
+The floor is ``rows x latency / connections``: each new member is one PUT, at most 10 are on
+the wire at once and each takes 100 ms, whatever the client does.
+
+The baseline is the tutorial way: the official SDK as its README shows it, one
+``POST /lists/{id}/members`` after another (a new connection each, the SDK's module-level
+``requests``). It runs sequentially at one request per latency whatever the file's size, so it is
+measured on the first ``BENCH_IMPORT_TUTORIAL_ROWS`` rows (default 1,000) and its rate is
+applied to the whole file; the report says so.
+
+Printed: seconds, rows per second, ratio to the floor, peak RSS, requests, the most at once and
+any refused over the cap; the tutorial's rate and its time for the whole file. Targets: within
+1.15x of the floor, peak RSS under 200 MB. Results also go to bench/results/import.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import boto3
+import psutil
+import requests
+
+from bench.bench_sandbox import cpu_seconds
+from bench.support import REPO_ROOT, free_port, start_sandbox
+from sandbox.mailchimp import MARKETING_API_KEY
+from sandbox.stack.resources import create_from_template
+
+RESULTS = REPO_ROOT / "bench" / "results" / "import.json"
+ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
+TUTORIAL_ROWS = int(os.environ.get("BENCH_IMPORT_TUTORIAL_ROWS", "1000"))
+LATENCY_SECONDS = 0.1
+MAX_CONNECTIONS = 10
+CONNECTIONS = 10
+REGION = "us-east-1"
+TARGET_FLOOR_RATIO = 1.15
+TARGET_RSS_BYTES = 200 * 1024 * 1024
+AWS_ENV = {
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+def floor_seconds(rows: int) -> float:
+    return rows * LATENCY_SECONDS / CONNECTIONS
+
+
+def the_file(rows: int) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["Email Address", "First Name", "Last Name", "Tags"])
+    for index in range(rows):
+        tags = '"customer","imported"' if index % 10 == 0 else ""
+        writer.writerow([f"bench.{index}@example.org", f"First{index}", f"Last{index}", tags])
+    return text.getvalue().encode()
+
+
+# ---------------------------------------------------------------- the child processes
+class _Context:
+    """What the handler reads from Lambda's context: a 15-minute deadline."""
+
+    function_name = "bench-audience-import"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-audience-import"
+    aws_request_id = "bench"
+
+    def __init__(self) -> None:
+        self._deadline = time.monotonic() + 900
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def child_import(event_json: str) -> dict[str, Any]:
+    """In the child: the import function, called until the job is done."""
+    spec = importlib.util.spec_from_file_location("audience_import_app", REPO_ROOT / "functions/audience_import/app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    importlib.import_module("boto3")  # the layer imports it lazily; it belongs to init here
+    job: dict[str, Any] = json.loads(event_json)
+    started = time.perf_counter()
+    invocations = 0
+    while not job.get("done"):
+        job = module.lambda_handler({**job, "execution": "bench"}, _Context())
+        invocations += 1
+    seconds = time.perf_counter() - started
+    counts = job["result"]["counts"]
+    return {"seconds": seconds, "rows": counts["created"], "invocations": invocations, "counts": counts}
+
+
+def child_tutorial(list_id: str, sandbox_url: str, rows: int) -> dict[str, Any]:
+    """In the child: the tutorial way, official SDK as its README shows it."""
+    import mailchimp_marketing  # noqa: PLC0415 - only the child needs it
+
+    client = mailchimp_marketing.Client()
+    client.set_config({"api_key": MARKETING_API_KEY, "server": "us21"})
+    client.api_client.host = f"{sandbox_url}/3.0"
+    reader = csv.DictReader(io.StringIO(the_file(rows).decode()))
+    started = time.perf_counter()
+    added = 0
+    for row in reader:
+        body = {
+            "email_address": row["Email Address"],
+            "status": "pending",
+            "merge_fields": {"FNAME": row["First Name"], "LNAME": row["Last Name"]},
+        }
+        if row["Tags"]:
+            body["tags"] = [tag.strip('"') for tag in row["Tags"].split(",")]
+        client.lists.add_list_member(list_id, body)
+        added += 1
+    return {"seconds": time.perf_counter() - started, "rows": added, "invocations": 1}
+
+
+def child_main(argv: list[str]) -> None:
+    way = argv[0]
+    result = child_import(argv[1]) if way == "import" else child_tutorial(argv[1], argv[2], int(argv[3]))
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["cpu_seconds"] = time.process_time()
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+
+
+# ---------------------------------------------------------------- the parent
+def start_moto(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            return process
+        except requests.exceptions.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("moto did not start")
+
+
+class Bench:
+    def __init__(self, sandbox_url: str, sandbox: psutil.Process, moto_url: str) -> None:
+        self.sandbox_url = sandbox_url
+        self.sandbox = sandbox
+        self.moto_url = moto_url
+        self.control = requests.Session()
+        aws = {"endpoint_url": moto_url, "region_name": REGION, **_credentials()}
+        created = create_from_template(
+            REPO_ROOT / "template.yaml",
+            moto_url,
+            ["StateTable", "ExportBucket", "EventBus"],
+            stack_name=f"bench-{uuid.uuid4().hex[:8]}",
+        )
+        self.table, self.bucket = created["StateTable"].name, created["ExportBucket"].name
+        self.bus = created["EventBus"].name
+        self.s3 = boto3.client("s3", **aws)
+        self.secret_arn = boto3.client("secretsmanager", **aws).create_secret(
+            Name=f"bench/{uuid.uuid4()}", SecretString=json.dumps({"api_key": MARKETING_API_KEY})
+        )["ARN"]
+
+    def _sandbox(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.control.request(method, f"{self.sandbox_url}/_sandbox{path}", json=body, timeout=600)
+        response.raise_for_status()
+        return response.json()
+
+    def audience(self) -> str:
+        self._sandbox("POST", "/reset")
+        list_id = uuid.uuid4().hex[:10]
+        self._sandbox("POST", "/seed", {"list_id": list_id, "count": 0})
+        return list_id
+
+    def _child(self, arguments: list[str]) -> dict[str, Any]:
+        environment = {
+            **os.environ,
+            **AWS_ENV,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "MAILCHIMP_SECRET_ARN": self.secret_arn,
+            "MAILCHIMP_API_URL": f"{self.sandbox_url}/3.0",
+            "MAILCHIMP_READ_TIMEOUT_SECONDS": "30",
+            "MAILCHIMP_RETRY_BUDGET_SECONDS": "120",
+            "MAILCHIMP_MAX_ATTEMPTS": "8",
+            "STATE_TABLE": self.table,
+            "IMPORT_BUCKET": self.bucket,
+            "EVENT_BUS_NAME": self.bus,
+            "IMPORT_MAX_CONNECTIONS": str(CONNECTIONS),
+            "POWERTOOLS_SERVICE_NAME": "chimpbridge",
+            "POWERTOOLS_METRICS_NAMESPACE": "ChimpBridge",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers" / "chimpbridge"), str(REPO_ROOT)]),
+        }
+        completed = subprocess.run(  # noqa: PLW1510 - checked below, with the child's output
+            [sys.executable, "-m", "bench.bench_import", "--child", *arguments],
+            cwd=REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+        if completed.returncode != 0 or not lines:
+            raise RuntimeError(f"{arguments[0]} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
+        return dict(json.loads(lines[-1].removeprefix("RESULT ")))
+
+    def measure(self, way: str, rows: int) -> dict[str, Any]:
+        list_id = self.audience()
+        arguments = [way, list_id, self.sandbox_url, str(rows)]
+        if way == "import":
+            key = f"imports/{list_id}/bench.csv"
+            answer = self.s3.put_object(Bucket=self.bucket, Key=key, Body=the_file(rows))
+            event = {"object": {"bucket": self.bucket, "key": key, "etag": answer["ETag"].strip('"'), "size": 0}}
+            arguments = [way, json.dumps(event)]
+        self._sandbox("PUT", "/faults", {"latency_ms": LATENCY_SECONDS * 1000, "max_connections": MAX_CONNECTIONS})
+        cpu_before = cpu_seconds(self.sandbox)
+        result = self._child(arguments)
+        result["sandbox_cpu_seconds"] = cpu_seconds(self.sandbox) - cpu_before
+        result.update(self._sandbox("GET", "/stats"))
+        self._sandbox("PUT", "/faults", {})
+        if result["rows"] != rows:
+            raise RuntimeError(f"{way} added {result['rows']:,} members of {rows:,}")
+        return result
+
+
+def _credentials() -> dict[str, str]:
+    return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+
+
+def report(imported: dict[str, Any], tutorial: dict[str, Any]) -> dict[str, Any]:
+    floor = floor_seconds(ROWS)
+    ratio = imported["seconds"] / floor
+    rate = ROWS / imported["seconds"]
+    tutorial_rate = tutorial["rows"] / tutorial["seconds"]
+    tutorial_whole = ROWS / tutorial_rate
+    print(
+        f"sandbox in its own process: {LATENCY_SECONDS * 1000:.0f} ms per request, cap {MAX_CONNECTIONS} "
+        f"connections; import with IMPORT_MAX_CONNECTIONS={CONNECTIONS}; S3/DynamoDB/EventBridge on moto"
+    )
+    print(f"  {ROWS:,} new members, floor {floor:.0f} s ({ROWS / floor:.0f} rows/s)")
+    print(
+        f"    import   {imported['seconds']:8.1f} s  {rate:6.1f} rows/s  {ratio:5.2f}x floor  "
+        f"peak RSS {imported['peak_rss_bytes'] / 2**20:4.0f} MiB  own CPU {imported['cpu_seconds']:5.1f} s  "
+        f"invocations {imported['invocations']}  requests {imported['requests']}  "
+        f"max concurrent {imported['max_concurrent_requests']}  over cap {imported['rejected_over_limit']}"
+    )
+    print(
+        f"    tutorial {tutorial['seconds']:8.1f} s for {tutorial['rows']:,} rows (measured on that subset): "
+        f"{tutorial_rate:5.1f} rows/s, so {tutorial_whole:,.0f} s for {ROWS:,}; "
+        f"the import is {tutorial_whole / imported['seconds']:.1f}x faster"
+    )
+    print(
+        f"    import vs floor {ratio:.2f}x (target <= {TARGET_FLOOR_RATIO}x: "
+        f"{'OK' if ratio <= TARGET_FLOOR_RATIO else 'MISS'}); peak RSS "
+        f"{imported['peak_rss_bytes'] / 2**20:.0f} MiB (target < {TARGET_RSS_BYTES / 2**20:.0f} MiB: "
+        f"{'OK' if imported['peak_rss_bytes'] < TARGET_RSS_BYTES else 'MISS'})"
+    )
+    return {
+        "rows": ROWS,
+        "latency_ms": LATENCY_SECONDS * 1000,
+        "max_connections": MAX_CONNECTIONS,
+        "import_connections": CONNECTIONS,
+        "floor_seconds": floor,
+        "import": imported,
+        "import_rows_per_second": rate,
+        "import_floor_ratio": ratio,
+        "tutorial": tutorial,
+        "tutorial_rows_per_second": tutorial_rate,
+        "tutorial_seconds_for_all_rows_estimated": tutorial_whole,
+    }
+
+
+def main() -> None:
+    moto_port, sandbox_port = free_port(), free_port()
+    moto = start_moto(moto_port)
+    sandbox_process = start_sandbox(sandbox_port)
+    try:
+        os.environ.update(AWS_ENV)
+        bench = Bench(
+            f"http://127.0.0.1:{sandbox_port}", psutil.Process(sandbox_process.pid), f"http://127.0.0.1:{moto_port}"
+        )
+        tutorial = bench.measure("tutorial", TUTORIAL_ROWS)
+        imported = bench.measure("import", ROWS)
+        results = report(imported, tutorial)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    finally:
+        sandbox_process.terminate()
+        moto.terminate()
+        sandbox_process.wait(timeout=10)
+        moto.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+    else:
+        main()

@@ -34,6 +34,9 @@ MAX_DEPTH = 6
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+# ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads as 3.
+_INDEX = re.compile(r"[0-9]{1,6}")
+_WEB_ID = re.compile(r"[0-9]{1,18}")
 # Required members of data, per type.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "subscribe": ("list_id", "email"),
@@ -97,7 +100,7 @@ def _listify(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _listify(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
+    if converted and all(_INDEX.fullmatch(key) for key in converted):
         return [converted[key] for key in sorted(converted, key=int)]
     return converted
 
@@ -227,7 +230,7 @@ def _dedupe_key(kind: str, list_id: str, fields: dict[str, Any], raw_fired_at: s
 
 def _web_id(value: Any) -> int | None:
     text = _text(value)
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and _WEB_ID.fullmatch(text) else None
 
 
 def _text(value: Any) -> str | None:

@@ -52,7 +52,7 @@ import requests
 
 from bench.bench_sandbox import cpu_seconds
 from bench.support import free_port, start_sandbox
-from chimpbridge.logic import export_paging
+from chimpbridge.logic.export import paging
 from sandbox.mailchimp import MARKETING_API_KEY
 from sandbox.stack.resources import create_from_template
 
@@ -65,7 +65,7 @@ SCALE = int(os.environ.get("BENCH_EXPORT_SCALE", "100"))
 LATENCY_SECONDS = 0.5
 MAX_CONNECTIONS = 10
 CONCURRENCY = 8
-PAGE_SIZE = export_paging.PAGE_SIZE // SCALE  # what the export asks for (the child sets it)
+PAGE_SIZE = paging.PAGE_SIZE // SCALE  # what the export asks for (the child sets it)
 REGION = "us-east-1"
 TARGET_FLOOR_RATIO = 1.15
 TARGET_RSS_BYTES = 200 * 1024 * 1024
@@ -135,7 +135,7 @@ def child_export(list_id: str) -> dict[str, Any]:
     # Module imports belong to the Lambda init phase, in both children: boto3 is imported
     # lazily by the layer (for the API functions' cold start), so import it here, untimed.
     importlib.import_module("boto3")
-    export_paging.PAGE_SIZE = PAGE_SIZE
+    paging.PAGE_SIZE = PAGE_SIZE
     job: dict[str, Any] = {"audiences": [list_id], "mode": "full", "format": EXPORT_FORMAT}
     started = time.perf_counter()
     invocations = 0

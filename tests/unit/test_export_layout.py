@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from chimpbridge.logic.export_layout import (
+from chimpbridge.logic.export.layout import (
     csv_encoder,
     csv_header,
     data_key,

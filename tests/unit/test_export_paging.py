@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chimpbridge.logic.export_layout import ExportedMember
-from chimpbridge.logic.export_paging import FetchedPage, PageRequest, WindowPager
+from chimpbridge.logic.export.layout import ExportedMember
+from chimpbridge.logic.export.paging import FetchedPage, PageRequest, WindowPager
 
 BEFORE = 1_000_000  # the run started here; changes stamp later times
 PAGE = 100

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chimpbridge import settings
-from chimpbridge.logic.export import LAMBDA_MAX_SECONDS, lock_lease_seconds
+from chimpbridge.logic.export.audience import LAMBDA_MAX_SECONDS, lock_lease_seconds
 from chimpbridge.models.export import ExportJob
 from sandbox.stack.cfn_yaml import load_template
 from sandbox.stack.env_file import REPO_ROOT

@@ -8,7 +8,7 @@ resolution); they become ISO 8601 only in the manifest.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -188,3 +188,40 @@ class Manifest(BaseModel):
     pages: int
     invocations: int
     retries: int
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint, *, bucket: str, columns: list[str]) -> Manifest:
+        """The manifest of the run ``checkpoint`` describes, once its object is complete."""
+        assert checkpoint.finished_at is not None and checkpoint.object_sha256 is not None
+        watermark = datetime.fromtimestamp(checkpoint.window_before, UTC)
+        return cls(
+            run_id=checkpoint.run_id,
+            list_id=checkpoint.list_id,
+            mode=checkpoint.mode,
+            statuses=checkpoint.statuses,
+            scheduled_time=checkpoint.scheduled_time,
+            started_at=checkpoint.started_at,
+            finished_at=checkpoint.finished_at,
+            window=ManifestWindow(since_last_changed=_moment(checkpoint.window_since), before_last_changed=watermark),
+            watermark=watermark,
+            previous_watermark=_moment(checkpoint.previous_watermark),
+            object=ManifestObject(
+                bucket=bucket,
+                key=checkpoint.key,
+                format=checkpoint.format,
+                bytes=checkpoint.object_bytes or 0,
+                sha256=checkpoint.object_sha256,
+                uncompressed_bytes=checkpoint.writer.raw_bytes,
+                parts=checkpoint.writer.parts,
+            ),
+            rows=checkpoint.rows,
+            counts_by_status=dict(sorted(checkpoint.counts.items())),
+            columns=columns,
+            pages=checkpoint.pages,
+            invocations=checkpoint.invocations,
+            retries=checkpoint.retries,
+        )
+
+
+def _moment(epoch: int | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

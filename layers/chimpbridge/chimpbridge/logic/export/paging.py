@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 
-from chimpbridge.logic.export_layout import ExportedMember
+from chimpbridge.logic.export.layout import ExportedMember
 
 PAGE_SIZE = 1000  # Mailchimp's maximum
 

@@ -1,20 +1,17 @@
-"""Audience export, one step per invocation: export (part of) one audience, return the job.
-
-EventBridge Scheduler starts a Step Functions execution with the job; the state machine calls
-this step until the job says ``done`` (locally, ``make invoke`` does the same). One step:
+"""One step of one audience's export run (the package docstring has the map). One step:
 
 1. a finished run of this schedule tick (``run#`` record) -> nothing to do for this audience;
 2. take (or renew) the stream's lock, else :class:`ExportBusy` (the state machine waits, retries);
 3. continue the run's checkpoint, or start one: window ``[watermark, now - settle)`` (full runs
    start at the beginning), the CSV columns;
-4. page through the window (:mod:`export_paging`) into the gzip stream (:mod:`export_writer`),
-   checkpointing at every part, until the window is done or the invocation's budget is spent;
-   not done: park the tail, checkpoint, return;
+4. page through the window (:mod:`.paging`) into the gzip stream (:mod:`.writer`), both driven
+   by :mod:`.session`, checkpointing at every part, until the window is done or the
+   invocation's budget is spent; not done: park the tail, checkpoint, return;
 5. done: a multipart stream uploads its last part and checkpoints phase ``completing``, then
    completes the upload; a stream that never left memory is put whole. Then the manifest, then
    one transaction commits watermark + run record and drops checkpoint and lock. Each phase is
    resumable: a retry after a death between two of these steps takes the next one (completing
-   again is safe, see :func:`export_writer.complete_upload`; a stream put whole is simply
+   again is safe, see :func:`.writer.complete_upload`; a stream put whole is simply
    exported again).
 
 The first step of an audience does not wait for 1-3 to ask Mailchimp for pages: a new run's
@@ -41,28 +38,20 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chimpbridge import clients, settings
-from chimpbridge.dal import aws
+from chimpbridge.dal import aws_errors
+from chimpbridge.dal.export_objects import ExportObjects, S3ExportObjects
 from chimpbridge.dal.export_state import ExportState, StateContention, stream_key
 from chimpbridge.deadline import remaining_invocation_seconds
-from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError, is_transient_status
-from chimpbridge.logic import export_layout as layout_module
-from chimpbridge.logic.export_layout import iso, layout_for
-from chimpbridge.logic.export_session import ExportSession
-from chimpbridge.logic.export_writer import (
-    CompletedObject,
-    abort_upload,
-    complete_upload,
-    completed_object,
-    object_of_run,
-)
+from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError
+from chimpbridge.logic.export.layout import data_key, iso, layout_for, manifest_key, object_base_name
+from chimpbridge.logic.export.session import ExportSession
+from chimpbridge.logic.export.writer import CompletedObject, complete_upload, completed_object, object_of_run
 from chimpbridge.models.export import (
     AudienceOutcome,
     Checkpoint,
@@ -70,22 +59,10 @@ from chimpbridge.models.export import (
     ExportJob,
     ExportProgress,
     Manifest,
-    ManifestObject,
-    ManifestWindow,
     WriterState,
 )
 from chimpbridge.observability import count, logger
 
-_TRANSIENT_AWS_CODES = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "InternalError",
-    "ServiceUnavailable",
-    "RequestTimeout",  # S3: the upload was not read in time (a 400 that is worth retrying)
-    "RequestTimeoutException",
-}
 LAMBDA_MAX_SECONDS = 900  # the longest a Lambda invocation can run
 LEASE_MARGIN_SECONDS = 60  # Step Functions' own delays between a retry's wait and the call
 
@@ -98,55 +75,24 @@ def lock_lease_seconds(config: settings.ExportSettings) -> int:
     return math.ceil(invocation) + config.max_retry_delay_seconds + LEASE_MARGIN_SECONDS
 
 
-def run(job: ExportJob) -> ExportJob:
-    """One step of the job; the result is the next step's input."""
-    if job.done:
-        return job
-    job = _identified(job)
-    audience = AudienceExport(job, job.audiences[job.position])
-    if job.action == "abort":
-        job.results.append(audience.abort())
-        job.done = True
-        job.progress = None
-        return job
-    step = audience.step()
-    if isinstance(step, AudienceOutcome):
-        job.results.append(step)
-        job.position += 1
-        job.progress = None
-        job.done = job.position >= len(job.audiences)
-    else:
-        job.progress = step
-    return job
-
-
-def _identified(job: ExportJob) -> ExportJob:
-    """Fix the tick (which run this is) and the owner (who holds the lock) on first sight."""
-    if job.tick is None:
-        job.tick = job.scheduled_time.isoformat() if job.scheduled_time else job.execution or uuid.uuid4().hex
-    if job.owner is None:
-        job.owner = job.execution or uuid.uuid4().hex
-    return job
-
-
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, StateContention):
         return True
     if isinstance(error, UpstreamError):
         return error.transient
-    if isinstance(error, ClientError):
-        details = error.response
-        status = int(details.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return is_transient_status(status) or details.get("Error", {}).get("Code") in _TRANSIENT_AWS_CODES
-    return isinstance(error, BotoCoreError | requests.RequestException)
+    return aws_errors.is_transient(error) or isinstance(error, requests.RequestException)
 
 
 class AudienceExport:
-    def __init__(self, job: ExportJob, list_id: str) -> None:
+    """One audience of the job: its run's next step (:meth:`step`), or its end (:meth:`abort`).
+    ``objects``: where the run's objects go (the export bucket unless a test gives another)."""
+
+    def __init__(self, job: ExportJob, list_id: str, objects: ExportObjects | None = None) -> None:
         assert job.tick is not None and job.owner is not None
         self.job = job
         self.list_id = list_id
         self.config = settings.load(settings.ExportSettings)
+        self.objects = objects if objects is not None else S3ExportObjects(self.config.bucket)
         stream = stream_key(list_id, job.format, job.statuses)
         self.state = ExportState(self.config.state_table, stream)
         self.run_id = hashlib.sha256(f"{stream}|{job.mode}|{job.tick}".encode()).hexdigest()[:20]
@@ -163,7 +109,7 @@ class AudienceExport:
     def step(self) -> AudienceOutcome | ExportProgress:
         now = int(time.time())
         try:
-            with ExportSession(self.client, self.config, self.list_id, self.job.format) as session:
+            with ExportSession(self.client, self.config, self.objects, self.list_id, self.job.format) as session:
                 if self.job.progress is None:
                     self._fetch_ahead(session, now)
                 return self._locked_step(session, now)
@@ -245,7 +191,7 @@ class AudienceExport:
             # Complete the sealed upload (or find it completed by an attempt that died before
             # it could checkpoint).
             completed = complete_upload(
-                self.config.bucket,
+                self.objects,
                 checkpoint.key,
                 checkpoint.writer,
                 run_id=checkpoint.run_id,
@@ -269,9 +215,9 @@ class AudienceExport:
         since, before = self._window(now, previous)
         # CSV columns come with the first pages (ExportSession); JSON Lines has none.
         columns: list[CsvColumn] | None = None if self.job.format == "csv" else []
-        base = layout_module.object_base_name(self.job.mode, before, self.run_id)
-        key = layout_module.data_key(self.list_id, self.job.format, before, base)
-        aws.s3()  # built now, while the first pages are out, rather than when the stream ends
+        base = object_base_name(self.job.mode, before, self.run_id)
+        key = data_key(self.list_id, self.job.format, before, base)
+        self.objects.prepare()  # now, while the first pages are out, rather than when the stream ends
         checkpoint = Checkpoint(
             run_id=self.run_id,
             owner=self.owner,
@@ -283,7 +229,7 @@ class AudienceExport:
             scheduled_time=self.job.scheduled_time,
             started_at=datetime.fromtimestamp(now, UTC),
             key=key,
-            manifest_key=layout_module.manifest_key(self.list_id, self.job.format, before, base),
+            manifest_key=manifest_key(self.list_id, self.job.format, before, base),
             window_since=since,
             window_before=before,
             previous_watermark=previous,
@@ -309,49 +255,17 @@ class AudienceExport:
     def _publish(self, checkpoint: Checkpoint) -> AudienceOutcome:
         """Manifest last, then the transaction that makes the run count."""
         assert checkpoint.finished_at is not None and checkpoint.object_sha256 is not None
-        layout = layout_for(checkpoint.format, checkpoint.merge_fields or [])
-        manifest = Manifest(
-            run_id=checkpoint.run_id,
-            list_id=checkpoint.list_id,
-            mode=checkpoint.mode,
-            statuses=checkpoint.statuses,
-            scheduled_time=checkpoint.scheduled_time,
-            started_at=checkpoint.started_at,
-            finished_at=checkpoint.finished_at,
-            window=ManifestWindow(
-                since_last_changed=_moment(checkpoint.window_since),
-                before_last_changed=datetime.fromtimestamp(checkpoint.window_before, UTC),
-            ),
-            watermark=datetime.fromtimestamp(checkpoint.window_before, UTC),
-            previous_watermark=_moment(checkpoint.previous_watermark),
-            object=ManifestObject(
-                bucket=self.config.bucket,
-                key=checkpoint.key,
-                format=checkpoint.format,
-                bytes=checkpoint.object_bytes or 0,
-                sha256=checkpoint.object_sha256,
-                uncompressed_bytes=checkpoint.writer.raw_bytes,
-                parts=checkpoint.writer.parts,
-            ),
-            rows=checkpoint.rows,
-            counts_by_status=dict(sorted(checkpoint.counts.items())),
-            columns=layout.columns,
-            pages=checkpoint.pages,
-            invocations=checkpoint.invocations,
-            retries=checkpoint.retries,
-        )
-        written = aws.s3().put_object(
-            Bucket=self.config.bucket,
-            Key=checkpoint.manifest_key,
-            Body=manifest.model_dump_json(indent=2).encode(),
-            ContentType="application/json",
+        columns = layout_for(checkpoint.format, checkpoint.merge_fields or []).columns
+        manifest = Manifest.of(checkpoint, bucket=self.objects.bucket, columns=columns)
+        written = self.objects.put(
+            checkpoint.manifest_key, manifest.model_dump_json(indent=2).encode(), content_type="application/json"
         )
         try:
             self.state.commit(
                 checkpoint, manifest_key=checkpoint.manifest_key, finished_at=int(checkpoint.finished_at.timestamp())
             )
         except (ExportBusy, StateContention) as error:
-            self._withdraw(checkpoint, written.get("VersionId"), run_lost=isinstance(error, ExportBusy))
+            self._withdraw(checkpoint, written.version_id, run_lost=isinstance(error, ExportBusy))
             raise
         count("ExportCompleted")
         logger.info(
@@ -377,12 +291,9 @@ class AudienceExport:
         """The commit was refused: the manifest must not stay visible for a run that did not count.
         Contention: the retry writes it again. Lost (another run took the lock, or committed):
         unless the run lives on in the same tick's other execution, nothing of it may stay."""
-        s3 = aws.s3()
         lives_on = run_lost and self._continued_elsewhere()
-        if manifest_version:
-            s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.manifest_key, VersionId=manifest_version)
-        elif not lives_on:
-            s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.manifest_key)
+        if manifest_version or not lives_on:
+            self.objects.delete(checkpoint.manifest_key, manifest_version)
         if run_lost and not lives_on:
             logger.warning(
                 "export withdrawn: the stream moved on under it",
@@ -432,30 +343,22 @@ class AudienceExport:
         return AudienceOutcome(list_id=self.list_id, run_id=self.run_id, outcome="aborted")
 
     def _clean_up(self, checkpoint: Checkpoint) -> None:
-        s3 = aws.s3()
         if checkpoint.writer.upload_id is not None:
-            abort_upload(self.config.bucket, checkpoint.key, checkpoint.writer.upload_id)
+            self.objects.abort_upload(checkpoint.key, checkpoint.writer.upload_id)
         elif checkpoint.phase == "exporting":
             # A stream put whole may be there, put by an attempt that died before it could say so.
-            head = object_of_run(self.config.bucket, checkpoint.key, checkpoint.run_id)
+            head = object_of_run(self.objects, checkpoint.key, checkpoint.run_id)
             if head is not None:
-                checkpoint.phase, checkpoint.object_version = "finalizing", head.get("VersionId")
+                checkpoint.phase, checkpoint.object_version = "finalizing", head.version_id
         if checkpoint.writer.tail_key:
-            s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.writer.tail_key)
+            self.objects.delete(checkpoint.writer.tail_key)
         if checkpoint.phase == "completing":
             # The upload may have been completed by an attempt that died before saying so.
-            head = completed_object(self.config.bucket, checkpoint.key, checkpoint.writer, checkpoint.run_id)
+            head = completed_object(self.objects, checkpoint.key, checkpoint.writer, checkpoint.run_id)
             if head is not None:
-                checkpoint.phase, checkpoint.object_version = "finalizing", head.get("VersionId")
+                checkpoint.phase, checkpoint.object_version = "finalizing", head.version_id
         if checkpoint.phase == "finalizing":
             # Complete but never published: remove the object (this version) and any manifest.
-            if checkpoint.object_version:
-                s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.key, VersionId=checkpoint.object_version)
-            else:
-                s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.key)
-            s3.delete_object(Bucket=self.config.bucket, Key=checkpoint.manifest_key)
+            self.objects.delete(checkpoint.key, checkpoint.object_version)
+            self.objects.delete(checkpoint.manifest_key)
         self.state.delete_checkpoint(checkpoint.run_id)
-
-
-def _moment(epoch: int | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

@@ -1,4 +1,6 @@
 """One gzip file streamed to S3 as a multipart upload, in constant memory, across invocations.
+The requests are the store's (:class:`~chimpbridge.dal.export_objects.ExportObjects`); what a
+stream is made of, and when it is complete, is decided here.
 
 The object is a single gzip member: a 10-byte header, one raw DEFLATE stream, and the trailer
 (CRC-32 and length of the uncompressed data). Compressed bytes collect in a buffer that becomes
@@ -24,8 +26,8 @@ Completing is a step of its own (:func:`complete_upload`), taken only once the s
 (its last part uploaded) and that fact checkpointed: an attempt that dies after S3 completed the
 upload but before it could say so is retried by completing again, never by writing the stream
 again (the upload is gone by then). S3 answers a repeated completion as it did the first, or,
-once it has forgotten the upload, with NoSuchUpload; then the object itself, carrying the run's
-id in its metadata, is the proof.
+once it has forgotten the upload, with NoSuchUpload (the store's ``UploadGone``); then the
+object itself, carrying the run's id in its metadata, is the proof.
 """
 
 from __future__ import annotations
@@ -35,21 +37,14 @@ import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from chimpbridge.dal import aws
+from chimpbridge.dal.export_objects import ExportObjects, ObjectHead, UploadGone
 from chimpbridge.models.export import UploadedPart, WriterState
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, HeadObjectOutputTypeDef
 
 MIB = 1024 * 1024
 # No file name, no mtime (the same input gives the same bytes), "unknown" OS.
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 COMPRESSION_LEVEL = 6
-READ_CHUNK = 4 * MIB
 
 
 RUN_ID_METADATA = "run-id"
@@ -67,81 +62,52 @@ class UploadLost(RuntimeError):
     """The upload is gone and no object of this run took its place: it was aborted."""
 
 
-def create_upload(bucket: str, key: str, *, run_id: str, content_type: str, metadata: dict[str, str]) -> WriterState:
+def create_upload(
+    objects: ExportObjects, key: str, *, run_id: str, content_type: str, metadata: dict[str, str]
+) -> WriterState:
     """Start the multipart upload a new stream goes to; the object will carry ``run_id``."""
-    upload = aws.s3().create_multipart_upload(
-        Bucket=bucket,
-        Key=key,
-        ContentType=content_type,
-        Metadata={**metadata, RUN_ID_METADATA: run_id},
-        ChecksumAlgorithm="SHA256",
-    )
-    return WriterState(upload_id=upload["UploadId"])
+    upload_id = objects.start_upload(key, content_type=content_type, metadata={**metadata, RUN_ID_METADATA: run_id})
+    return WriterState(upload_id=upload_id)
 
 
-def object_of_run(bucket: str, key: str, run_id: str) -> HeadObjectOutputTypeDef | None:
+def object_of_run(objects: ExportObjects, key: str, run_id: str) -> ObjectHead | None:
     """``key``'s object if run ``run_id`` wrote it (None if there is none, or another's)."""
-    try:
-        head = aws.s3().head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            return None
-        raise
-    return head if head.get("Metadata", {}).get(RUN_ID_METADATA) == run_id else None
+    head = objects.head(key)
+    return head if head is not None and head.metadata.get(RUN_ID_METADATA) == run_id else None
 
 
-def completed_object(bucket: str, key: str, state: WriterState, run_id: str) -> HeadObjectOutputTypeDef | None:
+def completed_object(objects: ExportObjects, key: str, state: WriterState, run_id: str) -> ObjectHead | None:
     """The object the upload ``state`` describes became, if it was completed: ``key`` holds an
     object of run ``run_id`` of the stream's size. None if there is none (or another's)."""
-    head = object_of_run(bucket, key, run_id)
-    if head is None or head.get("ContentLength") != sum(part.size for part in state.parts):
+    head = object_of_run(objects, key, run_id)
+    if head is None or head.size != sum(part.size for part in state.parts):
         return None
     return head
 
 
-def complete_upload(bucket: str, key: str, state: WriterState, *, run_id: str, sha256: str | None) -> CompletedObject:
+def complete_upload(
+    objects: ExportObjects, key: str, state: WriterState, *, run_id: str, sha256: str | None
+) -> CompletedObject:
     """Complete the sealed upload ``state`` (again, if an attempt that died did it already).
     ``sha256``: the object's, if the writer could hash it on the way; else it is read back."""
     assert state.upload_id is not None, "a stream put whole is complete already"
-    parts: list[CompletedPartTypeDef] = [
-        {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.sha256} for part in state.parts
-    ]
     try:
-        completed = aws.s3().complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=state.upload_id, MultipartUpload={"Parts": parts}
-        )
-        version_id = completed.get("VersionId")
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
-            raise
-        head = completed_object(bucket, key, state, run_id)
+        version_id = objects.complete_upload(key, state.upload_id, state.parts)
+    except UploadGone:
+        head = completed_object(objects, key, state, run_id)
         if head is None:
             raise UploadLost(f"the upload of {key} is gone and no object of run {run_id} is there") from None
-        version_id = head.get("VersionId")
+        version_id = head.version_id
     size = sum(part.size for part in state.parts)
-    digest = sha256 or _read_back_sha256(bucket, key, version_id)
+    digest = sha256 or _read_back_sha256(objects, key, version_id)
     return CompletedObject(bytes=size, sha256=digest, version_id=version_id)
 
 
-def _read_back_sha256(bucket: str, key: str, version_id: str | None) -> str:
-    s3 = aws.s3()
-    if version_id:
-        body = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
-    else:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+def _read_back_sha256(objects: ExportObjects, key: str, version_id: str | None) -> str:
     digest = hashlib.sha256()
-    for chunk in body.iter_chunks(READ_CHUNK):
+    for chunk in objects.read(key, version_id):
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def abort_upload(bucket: str, key: str, upload_id: str) -> None:
-    """Abort an upload: S3 drops its parts. Aborting one that is gone already is fine."""
-    try:
-        aws.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
-            raise
 
 
 def _sha256_b64(data: bytes) -> str:
@@ -150,9 +116,16 @@ def _sha256_b64(data: bytes) -> str:
 
 class MultipartGzipWriter:
     def __init__(
-        self, bucket: str, key: str, state: WriterState, part_size: int, *, run_id: str, metadata: dict[str, str]
+        self,
+        objects: ExportObjects,
+        key: str,
+        state: WriterState,
+        part_size: int,
+        *,
+        run_id: str,
+        metadata: dict[str, str],
     ) -> None:
-        self.bucket = bucket
+        self.objects = objects
         self.key = key
         self.state = state
         self.part_size = part_size
@@ -167,7 +140,7 @@ class MultipartGzipWriter:
     @classmethod
     def open(
         cls,
-        bucket: str,
+        objects: ExportObjects,
         key: str,
         state: WriterState,
         part_size: int,
@@ -177,13 +150,13 @@ class MultipartGzipWriter:
     ) -> MultipartGzipWriter:
         """Continue the stream ``state`` describes (a new one starts with the gzip header). The
         object will carry ``run_id`` and ``metadata`` (an upload already started has them)."""
-        writer = cls(bucket, key, state.model_copy(deep=True), part_size, run_id=run_id, metadata=metadata or {})
+        writer = cls(objects, key, state.model_copy(deep=True), part_size, run_id=run_id, metadata=metadata or {})
         if not state.parts and state.tail_key is None:
             # Nothing of this stream survived: whatever an earlier attempt wrote is written again.
             writer.state.crc32 = writer.state.raw_bytes = 0
             writer._pending += GZIP_HEADER
         elif state.tail_key is not None:
-            tail = aws.s3().get_object(Bucket=bucket, Key=state.tail_key)["Body"].read()
+            tail = b"".join(objects.read(state.tail_key))
             if len(tail) != state.tail_size:
                 raise RuntimeError(f"staging object {state.tail_key} has {len(tail)} bytes, expected {state.tail_size}")
             writer._pending += tail
@@ -220,7 +193,7 @@ class MultipartGzipWriter:
         self._start_upload()
         self._pending += self._compressor.flush(zlib.Z_SYNC_FLUSH)
         if self._pending:
-            aws.s3().put_object(Bucket=self.bucket, Key=tail_key, Body=bytes(self._pending))
+            self.objects.put(tail_key, bytes(self._pending))
             self.state.tail_key = tail_key
             self.state.tail_size = len(self._pending)
         self._pending.clear()
@@ -239,23 +212,22 @@ class MultipartGzipWriter:
             self._upload(data)
             return None
         checksum = _sha256_b64(data)
-        put = aws.s3().put_object(
-            Bucket=self.bucket,
-            Key=self.key,
-            Body=data,
-            ContentType=CONTENT_TYPE,
-            Metadata={**self.metadata, RUN_ID_METADATA: self.run_id},
-            ChecksumSHA256=checksum,
+        put = self.objects.put(
+            self.key,
+            data,
+            content_type=CONTENT_TYPE,
+            metadata={**self.metadata, RUN_ID_METADATA: self.run_id},
+            sha256=checksum,
         )
-        self.state.parts.append(UploadedPart(number=1, etag=put["ETag"], sha256=checksum, size=len(data)))
+        self.state.parts.append(UploadedPart(number=1, etag=put.etag, sha256=checksum, size=len(data)))
         digest = hashlib.sha256(data).hexdigest()
-        return CompletedObject(bytes=len(data), sha256=digest, version_id=put.get("VersionId"))
+        return CompletedObject(bytes=len(data), sha256=digest, version_id=put.version_id)
 
     def _start_upload(self) -> str:
         upload_id = self.state.upload_id
         if upload_id is None:
             started = create_upload(
-                self.bucket, self.key, run_id=self.run_id, content_type=CONTENT_TYPE, metadata=self.metadata
+                self.objects, self.key, run_id=self.run_id, content_type=CONTENT_TYPE, metadata=self.metadata
             )
             upload_id = self.state.upload_id = started.upload_id
         assert upload_id is not None
@@ -265,15 +237,7 @@ class MultipartGzipWriter:
         upload_id = self._start_upload()
         number = len(self.state.parts) + 1
         checksum = _sha256_b64(data)
-        response = aws.s3().upload_part(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-        )
-        self.state.parts.append(UploadedPart(number=number, etag=response["ETag"], sha256=checksum, size=len(data)))
+        etag = self.objects.upload_part(self.key, upload_id, number, data, sha256=checksum)
+        self.state.parts.append(UploadedPart(number=number, etag=etag, sha256=checksum, size=len(data)))
         if self._hash is not None:
             self._hash.update(data)

@@ -24,17 +24,16 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from chimpbridge import settings
-from chimpbridge.dal import aws
 from chimpbridge.deadline import remaining_invocation_seconds
-from chimpbridge.logic import export_layout as layout_module
-from chimpbridge.logic import export_paging
-from chimpbridge.logic.export_layout import ExportedMember, Layout, iso, layout_for
-from chimpbridge.logic.export_paging import FetchedPage, PageRequest, PageSource, WindowPager
-from chimpbridge.logic.export_writer import MIB, CompletedObject, MultipartGzipWriter
+from chimpbridge.logic.export import paging
+from chimpbridge.logic.export.layout import ExportedMember, Layout, iso, layout_for, tail_key
+from chimpbridge.logic.export.paging import FetchedPage, PageRequest, PageSource, WindowPager
+from chimpbridge.logic.export.writer import MIB, CompletedObject, MultipartGzipWriter
 from chimpbridge.models.export import Checkpoint, CsvColumn, ExportFormat
 from chimpbridge.observability import MetricUnit, count, logger, metrics
 
 if TYPE_CHECKING:
+    from chimpbridge.dal.export_objects import ExportObjects
     from chimpbridge.dal.export_state import ExportState
 
 PROGRESS_LOG_SECONDS = 10.0
@@ -111,9 +110,12 @@ class ExportSession:
     """Use as a context manager: it owns the page workers. :meth:`start` (optional) fetches ahead
     for a new run; :meth:`run` exports for the run's checkpoint."""
 
-    def __init__(self, client: Any, config: settings.ExportSettings, list_id: str, fmt: ExportFormat) -> None:
+    def __init__(
+        self, client: Any, config: settings.ExportSettings, objects: ExportObjects, list_id: str, fmt: ExportFormat
+    ) -> None:
         self.client = client
         self.config = config
+        self.objects = objects
         self.list_id = list_id
         self.format = fmt
         self.transport = client.api_client.transport
@@ -202,7 +204,7 @@ class ExportSession:
             since,
             before,
             self.budget.keep_going,
-            page_size=export_paging.PAGE_SIZE,
+            page_size=paging.PAGE_SIZE,
             first_round=max(1, self.config.concurrency - sharing),
         )
 
@@ -236,7 +238,7 @@ class ExportSession:
         self.state = state
         self.checkpoint = checkpoint
         self.writer = MultipartGzipWriter.open(
-            self.config.bucket,
+            self.objects,
             checkpoint.key,
             checkpoint.writer,
             self.config.part_size_mib * MIB,
@@ -275,7 +277,7 @@ class ExportSession:
             self._pager = None
             if not pager.finished:
                 self._ensure_header()
-                self.writer.suspend(layout_module.tail_key(checkpoint.run_id, checkpoint.invocations))
+                self.writer.suspend(tail_key(checkpoint.run_id, checkpoint.invocations))
                 self._save(index, pager.resume_since)
                 return False
             checkpoint.segment, checkpoint.resume_since = index + 1, checkpoint.window_since
@@ -321,7 +323,7 @@ class ExportSession:
         self._note(segment, resume_since)
         self.state.save_checkpoint(self.checkpoint)
         for key in self.writer.consumed_tails:
-            aws.s3().delete_object(Bucket=self.config.bucket, Key=key)
+            self.objects.delete(key)
         self.writer.consumed_tails.clear()
 
     # ------------------------------------------------------------ progress

@@ -24,7 +24,6 @@ def delivery(request: Request, token: str) -> WebhookDelivery:
         token=SecretStr(token),
         signature=request.header(SIGNATURE_HEADER),
         request_id=request.request_id,
-        read_body=request.body,
     )
 
 
@@ -37,7 +36,7 @@ def validate(request: Request, token: str) -> Response:
 
 @app.post(ROUTE)
 def deliver(request: Request, token: str) -> Response:
-    answer = mailchimp_webhook.accept(delivery(request, token))
+    answer = mailchimp_webhook.accept(delivery(request, token), read_body=request.body)
     return Response(200, answer.model_dump_json(exclude_none=True))
 
 

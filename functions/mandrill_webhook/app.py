@@ -28,9 +28,8 @@ def deliver(request: Request) -> Response:
         signature=request.header(SIGNATURE_HEADER),
         request_id=request.request_id,
         content_type=request.header("Content-Type"),
-        read_body=request.body,
     )
-    answer = mandrill_webhook.accept(delivery)
+    answer = mandrill_webhook.accept(delivery, read_body=request.body)
     return Response(200, answer.model_dump_json())
 
 

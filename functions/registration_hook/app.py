@@ -1,7 +1,8 @@
 """POST /hooks/{hook}: Ory Kratos' web_hook after registration (or another configured flow).
 
 Answers 202 as soon as the email is queued; the email sender function sends it. The body is
-read only after the caller is authenticated: the route hands the logic a way to read it.
+read only after the caller is authenticated: the route hands the logic a way to read it
+(``request.body``), next to the delivery.
 """
 
 from typing import Any
@@ -25,9 +26,8 @@ def hook(request: Request, hook: str) -> Response:
         credential=SecretStr(credential) if credential else None,
         trigger_id=request.header(TRIGGER_ID_HEADER) or None,
         request_id=request.request_id,
-        read_body=request.body,
     )
-    accepted = registration_hook.accept(delivery)
+    accepted = registration_hook.accept(delivery, read_body=request.body)
     return Response(202, accepted.model_dump_json())
 
 

@@ -18,6 +18,7 @@ other answer would have Mailchimp retry it for 75 minutes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from chimpbridge import settings
 from chimpbridge.dal import events, idempotency
@@ -45,11 +46,12 @@ def validate(delivery: WebhookDelivery) -> WebhookAnswer:
     return WebhookAnswer(status="ok")
 
 
-def accept(delivery: WebhookDelivery) -> WebhookAnswer:
-    """Authenticate, parse and publish one POST; a repeated delivery is answered from the first."""
+def accept(delivery: WebhookDelivery, read_body: Callable[[], bytes]) -> WebhookAnswer:
+    """Authenticate, parse and publish one POST; a repeated delivery is answered from the first.
+    ``read_body`` (decoding may fail) is called only once the token is checked."""
     config = settings.load(settings.MailchimpWebhookSettings)
     secret = _authenticate(delivery)
-    body = delivery.read_body()
+    body = read_body()
     if len(body) > config.max_body_bytes:
         count("MailchimpWebhookInvalid")
         raise PayloadTooLarge(f"The body is larger than {config.max_body_bytes} bytes.")

@@ -15,6 +15,7 @@ second check of a new URL post, signed with the generic key ``test-webhook``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -35,10 +36,10 @@ from chimpbridge.secrets import MandrillWebhookKeys, get_secret
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
-def accept(delivery: MandrillDelivery) -> MandrillWebhookAnswer:
+def accept(delivery: MandrillDelivery, read_body: Callable[[], bytes]) -> MandrillWebhookAnswer:
     """Authenticate one POST and queue its events; raises to refuse it."""
     config = settings.load(settings.MandrillWebhookSettings)
-    body = delivery.read_body()
+    body = read_body()
     if len(body) > config.max_body_bytes:
         count("MandrillWebhookInvalid")
         raise PayloadTooLarge(f"The body is larger than {config.max_body_bytes} bytes.")

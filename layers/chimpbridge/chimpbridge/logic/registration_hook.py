@@ -18,6 +18,7 @@ the email exactly-once even when SQS delivers a message twice or the hook record
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
@@ -69,8 +70,9 @@ class HookIntake(BaseModel):
     signup: QueuedSignup | None = None
 
 
-def accept(delivery: HookDelivery) -> HookAccepted:
-    """Authenticate, validate and queue one delivery; repeats are answered from the first."""
+def accept(delivery: HookDelivery, read_body: Callable[[], bytes]) -> HookAccepted:
+    """Authenticate, validate and queue one delivery; repeats are answered from the first.
+    ``read_body`` (decoding may fail) is called only once the caller is authenticated."""
     config = settings.load(settings.HookSettings)
     hook_keys.verify(
         delivery.credential.get_secret_value() if delivery.credential else None,
@@ -85,7 +87,7 @@ def accept(delivery: HookDelivery) -> HookAccepted:
             "hook-not-configured",
             f"No email is configured for the hook {delivery.hook!r}. Configured hooks: {', '.join(sorted(flows))}.",
         )
-    request = _parse(delivery.read_body())
+    request = _parse(read_body())
     if request.identity_id == NIL_IDENTITY_ID:
         count("HookMisconfigured")
         logger.warning("hook called before the identity was stored", extra={"hook": delivery.hook})

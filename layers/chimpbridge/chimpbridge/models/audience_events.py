@@ -7,7 +7,6 @@ renaming or removing one, or changing its meaning, makes a new version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,15 +30,14 @@ DETAIL_TYPES: dict[str, str] = {
 
 class WebhookDelivery(BaseModel):
     """One HTTP request to ``/webhooks/mailchimp/{token}``, unchecked: building it never fails
-    before the caller is authenticated (the logic checks it after)."""
+    before the caller is authenticated (the logic checks it after). The body is not in it: the
+    logic reads it through its own argument once the token is checked."""
 
     model_config = ConfigDict(frozen=True)
 
     token: SecretStr
     signature: str | None = None  # X-Mailchimp-Signature, as sent
     request_id: str | None = None
-    # Reads the raw body (decoding it may fail): called only once the token is checked.
-    read_body: Callable[[], bytes] = lambda: b""
 
 
 class Grouping(BaseModel):

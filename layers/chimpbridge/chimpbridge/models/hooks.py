@@ -9,7 +9,6 @@ like it does is refused with a message saying so, rather than silently trimmed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any, Literal
 from uuid import UUID
 
@@ -93,7 +92,8 @@ class HookRequest(BaseModel):
 
 class HookDelivery(BaseModel):
     """One HTTP delivery of a hook, as the handler read it from the request: unchecked, so that
-    building it never fails before the caller is authenticated (the logic checks it after)."""
+    building it never fails before the caller is authenticated (the logic checks it after). The
+    body is not in it: the logic reads it through its own argument once the caller is known."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -101,8 +101,6 @@ class HookDelivery(BaseModel):
     credential: SecretStr | None = None  # the configured auth header's value, never logged
     trigger_id: str | None = None  # the Ory-Webhook-Trigger-ID header, as sent
     request_id: str | None = None
-    # Reads the body (decoding it may fail): called only once the caller is authenticated.
-    read_body: Callable[[], bytes] = lambda: b""
 
 
 class HookAccepted(BaseModel):

@@ -8,7 +8,6 @@ renaming or removing one, or changing its meaning, makes a new version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -79,7 +78,6 @@ class MandrillDelivery(BaseModel):
     signature: str | None = None
     request_id: str | None = None
     content_type: str | None = None
-    read_body: Callable[[], bytes] = lambda: b""
 
 
 class MandrillWebhookAnswer(BaseModel):

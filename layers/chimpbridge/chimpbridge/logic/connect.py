@@ -201,9 +201,7 @@ def forget_token() -> bool:
     so no version of the secret keeps it through the deletion's recovery window. An API key is
     the operator's own and stays. Never raises for what cannot get better (a stack being deleted
     must not be held by it); returns whether a token was removed."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    from chimpbridge.dal import connect_store  # noqa: PLC0415
+    from chimpbridge.dal import aws_errors, connect_store  # noqa: PLC0415
 
     secret_arn = settings.load(settings.MailchimpSettings).secret_arn
     try:
@@ -212,7 +210,7 @@ def forget_token() -> bool:
         connect_store.put_secret(secret_arn, disconnected_document(_now()), drop_previous=True)
     except MailchimpNotConnected:
         return False
-    except (ConfigurationError, UpstreamError, BotoCoreError, ClientError) as error:
+    except (ConfigurationError, UpstreamError) + aws_errors.failure_types() as error:
         logger.warning("the Mailchimp token was not removed", extra={"error": type(error).__name__})
         return False
     count("MailchimpDisconnected")

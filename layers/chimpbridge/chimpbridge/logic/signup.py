@@ -172,9 +172,7 @@ def _within_address_limit(signup: Signup, config: settings.SignupSettings) -> bo
 
 def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
     """Put ``signup`` on the signup queue; raises ``UpstreamError`` if SQS will not take it."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - only on this path
-
-    from chimpbridge.dal import queues  # noqa: PLC0415 - boto3 only when a signup must wait
+    from chimpbridge.dal import aws_errors, queues  # noqa: PLC0415 - boto3 only when a signup must wait
 
     queue_url = settings.load(settings.SignupSettings).queue_url
     message = QueuedSignup(signup=signup, queued_at=datetime.now(UTC), reason=reason, request_id=request_id)
@@ -188,7 +186,7 @@ def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
             extra={"reason": reason, "error_type": type(exc).__name__, "email": signup.email},
         )
         count("SignupNotQueued")
-        if isinstance(exc, BotoCoreError | ClientError):
+        if aws_errors.is_aws_error(exc):
             raise UpstreamError("sqs", None, type(exc).__name__) from exc
         raise
     # In privacy mode every signup takes this path: nothing is wrong then.

@@ -473,9 +473,8 @@ class ImportSettings(EnvModel):
     state_table: str = env("STATE_TABLE")
     bucket: str = env("IMPORT_BUCKET")
     event_bus_name: str = env("EVENT_BUS_NAME")
-    # Members applied at once = connections held. Mailchimp allows 10 per account, for all of our
-    # functions together: the signup worker takes 6 and POST /subscribe needs some, so the
-    # default, like the export's, leaves them room (template parameter ImportMaxConnections).
+    # Members applied at once = connections held: the import's share of the connection budget
+    # (MAILCHIMP_CONNECTIONS_PER_ACCOUNT; template parameter ImportMaxConnections).
     max_connections: int = env("IMPORT_MAX_CONNECTIONS", integer(ge=1, le=10), default=4)
     # Rows whose consent column says yes join as subscribed only when this is true; else pending.
     trust_consent: bool = env("IMPORT_TRUST_CONSENT", lax_bool, default=False)

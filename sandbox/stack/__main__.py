@@ -25,6 +25,7 @@ from sandbox.stack.cli_output import banner
 from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render, write
 from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url, bind_host
 from sandbox.stack.loop import invoke_until_done
+from sandbox.stack.s3_uploads import is_object_created, stage_upload
 from sandbox.stack.services import moto_answers, sandbox_answers
 from sandbox.stack.stack import LocalStack
 from sandbox.stack.workers import FunctionError
@@ -84,6 +85,10 @@ def run_invoke(template: Path, logical_id: str, event_path: str, start_sandbox: 
         start_sandbox=start_sandbox,
     )
     with stack:
+        if is_object_created(event):
+            event, said = stage_upload(stack.client("s3"), event, None if event_path == "-" else Path(event_path))
+            if said:
+                _write_line(said, sys.stderr)
         try:
             # A result that says {"done": false} is fed back in, as the export state machine does.
             payload = invoke_until_done(

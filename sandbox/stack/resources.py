@@ -375,6 +375,13 @@ class LocalResources:
         versioning = self._properties(logical_id).get("VersioningConfiguration") or {}
         if versioning.get("Status") in ("Enabled", "Suspended"):
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning["Status"]})
+        # Object events to EventBridge (moto then routes them through the default bus's rules).
+        notifications = self._properties(logical_id).get("NotificationConfiguration") or {}
+        eventbridge = notifications.get("EventBridgeConfiguration") or {}
+        if str(eventbridge.get("EventBridgeEnabled", "false")).lower() == "true":
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
 
     def _ensure_secret(self, logical_id: str, seed: Callable[[], dict[str, Any]] | None) -> None:
         properties = self._properties(logical_id)

@@ -35,6 +35,7 @@ from sandbox.stack.services import (
     Service,
 )
 from sandbox.stack.sqs_source import SqsPoller
+from sandbox.stack.state_machines import RuleRunner, rule_triggers
 from sandbox.stack.template import Application, SamTemplate
 from sandbox.stack.workers import (
     DEFAULT_MAX_WORKERS,
@@ -96,6 +97,7 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.application = Application()
         self.pollers: list[SqsPoller] = []
+        self.rule_runners: list[RuleRunner] = []
         self._pools: dict[str, FunctionPool] = {}
         self._pools_lock = threading.Lock()
         self._environments: dict[str, dict[str, str]] = {}
@@ -134,6 +136,7 @@ class LocalStack:
                 self._point_connect_at(self.api_server.url)
             if self.poll_queues:
                 self._start_pollers()
+                self._start_rule_runners()
         except BaseException:
             self.stop()
             raise
@@ -142,6 +145,8 @@ class LocalStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.request_stop()
+        for runner in self.rule_runners:
+            runner.request_stop()
         if self.api_server is not None:
             self.api_server.stop()
             self.api_server = None
@@ -152,6 +157,9 @@ class LocalStack:
         for poller in self.pollers:
             poller.join()
         self.pollers = []
+        for runner in self.rule_runners:
+            runner.join()
+        self.rule_runners = []
         for service in (self.sandbox, self.moto):
             if service is not None:
                 service.stop()
@@ -207,6 +215,25 @@ class LocalStack:
                 local_concurrency_cap=self.max_workers_per_function,
             )
             self.pollers.append(poller.start())
+
+    def _start_rule_runners(self) -> None:
+        """State machines that EventBridge rules start (an upload under imports/ starts the import)."""
+        assert self.resources is not None
+        for trigger in rule_triggers(self.template, self.resources.resolver, self.template.path.parent):
+            if trigger.function_id not in self.application.functions:
+                continue
+            runner = RuleRunner(
+                trigger,
+                stack_name=self.stack_name,
+                client=self.client,
+                invoke=self.invoke,
+                log_sink=self.log_sink,
+            )
+            self.rule_runners.append(runner.start())
+            self._service_notes.append(
+                f"{trigger.state_machine_id}: started by its EventBridge rule {trigger.event_id} "
+                "(the function's loop, retries and abort; not the definition itself)"
+            )
 
     def _point_connect_at(self, api_url: str) -> None:
         """The OAuth connect flow needs the API's public URL, known once the API listens: it goes

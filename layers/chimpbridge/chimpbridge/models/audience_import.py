@@ -112,8 +112,8 @@ class ImportJob(BaseModel):
                     "version_id": found.get("version-id"),
                 }
             }
-            if isinstance(event.get("execution"), str):
-                job["execution"] = event["execution"]
+            # What the state machine adds to its input (its execution's name; an abort and why).
+            job.update({name: event[name] for name in ("execution", "owner", "action", "error") if name in event})
             return cls.model_validate(job)
         return cls.model_validate(event)
 

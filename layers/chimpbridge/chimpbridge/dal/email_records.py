@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chimpbridge.dal import aws
+from chimpbridge.models.keys import key_part
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
@@ -38,8 +39,9 @@ _UNPROCESSED_ATTEMPTS = 8
 
 
 def address_hash(email: str) -> str:
-    """sha256 of the lowercased, trimmed address: how suppressions are keyed."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    """sha256 of the trimmed, NFC, lowercased address: how suppressions are keyed (one key for
+    every spelling of an address; ASCII addresses hash as they always did)."""
+    return hashlib.sha256(key_part(email).lower().encode("utf-8")).hexdigest()
 
 
 def suppression_key(recipient_hash: str) -> dict[str, AttributeValueTypeDef]:

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chimpbridge.models.hooks import PersonName
+from chimpbridge.models.keys import flow_key, key_part
 
 SEND_SUCCESS_STATUSES = frozenset({"sent", "queued", "scheduled"})
 SEND_PERMANENT_STATUSES = frozenset({"rejected", "invalid"})
@@ -24,9 +25,11 @@ ADDRESS_REJECT_REASONS = frozenset({"hard-bounce", "spam", "unsub", "custom"})
 
 
 def idempotency_key(hook: str, identity_id: UUID, flow_id: str) -> str:
-    """One email per (hook, identity, flow): the same for every retry of a delivery, and for
-    a second delivery of the same registration under another trigger id."""
-    digest = hashlib.sha256(f"{hook}\n{identity_id}\n{flow_id}".encode()).hexdigest()[:32]
+    """One email per (hook, identity, flow): the same for every retry of a delivery, for a
+    second delivery of the same registration under another trigger id, and for any spelling
+    of the same parts (hook names have no case; the identity is a UUID)."""
+    hook = key_part(hook).lower()
+    digest = hashlib.sha256(f"{hook}\n{identity_id}\n{flow_key(flow_id)}".encode()).hexdigest()[:32]
     return f"{hook}:{digest}"
 
 
@@ -54,6 +57,13 @@ class EmailMessage(BaseModel):
     trigger_id: str | None = None
     request_id: str | None = None
     queued_at: datetime
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _one_spelling(cls, value: str) -> str:
+        """The sender's dedupe key: messages queued by other producers, or by hand for a re-drive,
+        may spell it with stray whitespace or another Unicode form."""
+        return key_part(value)
 
 
 class RecipientResult(BaseModel):

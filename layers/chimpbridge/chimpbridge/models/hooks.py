@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from chimpbridge.models.fields import AddressText, OneLine
+from chimpbridge.models.keys import flow_key
 
 # Kratos renders post-persist hooks with the stored identity; a pre-persist hook (or a
 # registration hook placed before the identity is written) sends this placeholder instead.
@@ -51,6 +52,15 @@ class FlowRef(BaseModel):
 
     id: OneLine = Field(min_length=1, max_length=64)
     type: Literal["browser", "api"] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _one_spelling(cls, value: str) -> str:
+        """The id as the dedupe key reads it (models/email.py), so the queued message says the same."""
+        normalised = flow_key(value)
+        if not normalised:
+            raise ValueError("must not be blank")
+        return normalised
 
 
 class HookRequest(BaseModel):

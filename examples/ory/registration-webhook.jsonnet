@@ -55,6 +55,19 @@ function(ctx)
     if std.isBoolean(traits[field][inner])
   };
 
+  // The transient payload is what the browser sent with the form, chosen by whoever sends it.
+  // Only its plain members (short text, numbers, booleans) leave Kratos; objects and lists never
+  // do. chimpbridge forwards to the email only the members a flow's payload_keys allow.
+  local payload = get(ctx.flow, 'transient_payload', {});
+  local transientPayload =
+    if !std.isObject(payload) then {}
+    else {
+      [key]: payload[key]
+      for key in std.objectFields(payload)
+      if std.isBoolean(payload[key]) || std.isNumber(payload[key])
+         || (std.isString(payload[key]) && std.length(payload[key]) <= 200)
+    };
+
   // An identity without any email address (phone-only sign-up) gets no email: "cancel" tells
   // Kratos not to call the hook at all.
   if email == null then error 'cancel'
@@ -67,6 +80,6 @@ function(ctx)
       id: ctx.flow.id,
       [if has(ctx.flow, 'type') then 'type']: ctx.flow.type,
     },
-    transient_payload: get(ctx.flow, 'transient_payload', {}),
+    transient_payload: transientPayload,
     consents: consents,
   }

@@ -155,8 +155,8 @@ ESCAPED = "&lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt;"
 
 def test_mailchimp_merge_values_are_html_escaped():
     # Given a mailchimp-language flow (Mandrill inserts *|NAME|* as it is) and a name with markup
-    flow = EmailFlow(mandrill_template="acme-welcome", merge_language="mailchimp")
-    queued = message(full=MARKUP).model_copy(update={"transient_payload": {"plan": {"label": "<b>pro</b>"}}})
+    flow = EmailFlow(mandrill_template="acme-welcome", merge_language="mailchimp", payload_keys=["plan"])
+    queued = message(full=MARKUP).model_copy(update={"transient_payload": {"plan": "<b>pro</b>"}})
 
     # When the call is built
     sent = email_content.build(queued, flow, SENDER).body()["message"]
@@ -165,7 +165,7 @@ def test_mailchimp_merge_values_are_html_escaped():
     person = variables(sent["merge_vars"][0]["vars"])
     assert person["name"] == ESCAPED
     assert person["first_name"] == "&lt;a"
-    assert person["transient_payload"] == {"plan": {"label": "&lt;b&gt;pro&lt;/b&gt;"}}
+    assert person["transient_payload"] == {"plan": "&lt;b&gt;pro&lt;/b&gt;"}
     # (the recipient's display name is a header, not HTML: left as it is)
     assert sent["to"][0]["name"] == MARKUP
 

@@ -277,6 +277,12 @@ class ConnectSettings(EnvModel):
 
 # ---------------------------------------------------------------- registration hook and emails
 MergeLanguage = Literal["handlebars", "mailchimp"]
+MAX_PAYLOAD_KEYS = 20
+PAYLOAD_KEY_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
+# Names of Kratos' request data: an allowlist naming one is a mistake, whatever the value.
+NEVER_FORWARDED_KEYS = frozenset(
+    {"request_cookies", "cookies", "cookie", "request_headers", "headers", "authorization", "session", "ctx"}
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -290,6 +296,8 @@ class EmailFlow:
     subject: str | None = None
     merge_language: MergeLanguage = "handlebars"
     tags: list[str] = dataclasses.field(default_factory=list)
+    # The transient_payload members this email may carry (logic/email_payload.py); none by default.
+    payload_keys: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.template is None) == (self.mandrill_template is None):
@@ -305,12 +313,19 @@ class EmailFlow:
             raise ValueError("merge_language must be handlebars or mailchimp")
         if len(self.tags) > 5:
             raise ValueError("tags must be at most 5 names")
+        if len(self.payload_keys) > MAX_PAYLOAD_KEYS:
+            raise ValueError(f"payload_keys must be at most {MAX_PAYLOAD_KEYS} names")
+        for key in self.payload_keys:
+            if not re.fullmatch(PAYLOAD_KEY_PATTERN, key):
+                raise ValueError(f"payload_keys must match {PAYLOAD_KEY_PATTERN} (a name a template can use)")
+            if key.lower() in NEVER_FORWARDED_KEYS:
+                raise ValueError(f"payload_keys must not name {key}: Kratos' cookies and headers never leave it")
 
     @classmethod
     def from_document(cls, document: Any) -> EmailFlow:
         members = json_members(document, cls, forbid_unknown=True)
         expect(members, str, "template", "mandrill_template", "subject", "merge_language")
-        expect_text_list(members, "tags")
+        expect_text_list(members, "tags", "payload_keys")
         return cls(**members)
 
 

@@ -9,7 +9,8 @@ templates go through ``messages/send-template`` with the same merge variables.
 
 Merge variables (lowercase, the same names in both merge languages): ``first_name``,
 ``last_name``, ``name``, ``email``, ``locale``, ``hook``, ``transient_payload`` (an object, for
-handlebars) per recipient, and ``product_name`` (the From name) globally.
+handlebars: only the members the flow's ``payload_keys`` allow, logic/email_payload.py) per
+recipient, and ``product_name`` (the From name) globally.
 
 The values come from the person (Kratos traits are whatever they typed). Handlebars escapes
 ``{{name}}`` for HTML itself; the mailchimp merge language inserts ``*|NAME|*`` as it is, so
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chimpbridge.errors import ConfigurationError
+from chimpbridge.logic import email_payload
 from chimpbridge.models.email import EmailMessage
 from chimpbridge.settings import EmailFlow, EmailSettings
 
@@ -72,6 +74,7 @@ class MandrillSend:
     api_call: Literal["messages/send", "messages/send-template"]
     template_name: str | None
     message: dict[str, Any]
+    dropped_payload: int = 0  # transient_payload members the flow does not allow, left out
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"message": _deep_copy(self.message)}
@@ -107,6 +110,7 @@ def _escaped(value: Any) -> Any:
 def build(message: EmailMessage, flow: EmailFlow, sender: EmailSettings) -> MandrillSend:
     recipient = message.recipient
     name = recipient.name
+    payload = email_payload.allowed(message.transient_payload, flow.payload_keys)
     person = {
         "first_name": name.first_name,
         "last_name": name.last or "",
@@ -114,7 +118,7 @@ def build(message: EmailMessage, flow: EmailFlow, sender: EmailSettings) -> Mand
         "email": recipient.email,
         "locale": recipient.locale or "",
         "hook": message.hook,
-        "transient_payload": message.transient_payload,
+        "transient_payload": payload.values,
     }
     shared = {"product_name": sender.from_name}
     if flow.merge_language == "mailchimp":
@@ -145,5 +149,5 @@ def build(message: EmailMessage, flow: EmailFlow, sender: EmailSettings) -> Mand
         template = bundle_template(flow.template, template_language(recipient.locale))
         mandrill_message["html"] = template.html
         mandrill_message["text"] = template.text
-        return MandrillSend("messages/send", None, mandrill_message)
-    return MandrillSend("messages/send-template", flow.mandrill_template, mandrill_message)
+        return MandrillSend("messages/send", None, mandrill_message, payload.dropped)
+    return MandrillSend("messages/send-template", flow.mandrill_template, mandrill_message, payload.dropped)

@@ -114,6 +114,8 @@ def _deliver(*, message: EmailMessage) -> SendOutcome:
     if flow is None:
         raise ConfigurationError(f"EMAIL_FLOWS has no hook {message.hook!r} (queued by an older configuration?)")
     request = email_content.build(message, flow, config)
+    if request.dropped_payload:  # queued before the flow's payload_keys changed, or by another producer
+        count("EmailPayloadDropped", request.dropped_payload)
     needed = seconds_needed_for_a_send(settings.load(settings.HttpSettings))
     remaining = remaining_invocation_seconds()
     if remaining is not None and remaining < needed:

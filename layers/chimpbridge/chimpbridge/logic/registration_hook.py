@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from chimpbridge import settings
 from chimpbridge.dal import idempotency, queues
 from chimpbridge.errors import FieldError, InvalidRequest, PayloadTooLarge, Rejected
-from chimpbridge.logic import hook_keys
+from chimpbridge.logic import email_payload, hook_keys
 from chimpbridge.logic.signup_language import mailchimp_language
 from chimpbridge.models.checks import invalid_request, read_json
 from chimpbridge.models.email import EmailMessage, Recipient, idempotency_key
@@ -93,7 +93,12 @@ def accept(delivery: HookDelivery, read_body: Callable[[], bytes]) -> HookAccept
         logger.warning("hook called before the identity was stored", extra={"hook": delivery.hook})
         raise Rejected("hook-not-post-persist", PRE_PERSIST_MESSAGE)
 
-    intake = _intake(delivery, request, config, trigger_id)
+    payload = email_payload.allowed(request.transient_payload, flows[delivery.hook].payload_keys)
+    if payload.dropped:
+        # By number only: a member that was not allowed may hold a secret (a cookie, a token).
+        count("HookPayloadDropped", payload.dropped)
+        logger.info("transient payload members left out", extra={"hook": delivery.hook, "dropped": payload.dropped})
+    intake = _intake(delivery, request, config, trigger_id, payload.values)
     accepted = QUEUE_ONCE.run(_queue, intake=intake, expires_after_seconds=config.dedupe_seconds)
 
     count("HookDuplicate" if accepted.duplicate else "HookQueued")
@@ -141,7 +146,11 @@ def _parse(body: bytes) -> HookRequest:
 
 
 def _intake(
-    delivery: HookDelivery, request: HookRequest, config: settings.HookSettings, trigger_id: str | None
+    delivery: HookDelivery,
+    request: HookRequest,
+    config: settings.HookSettings,
+    trigger_id: str | None,
+    payload: dict[str, email_payload.Scalar],
 ) -> HookIntake:
     now = datetime.now(UTC)
     message = EmailMessage(
@@ -151,7 +160,7 @@ def _intake(
         flow_id=request.flow.id,
         flow_type=request.flow.type,
         recipient=Recipient(email=request.email, name=request.name, locale=request.locale),
-        transient_payload=request.transient_payload,
+        transient_payload=payload,
         trigger_id=trigger_id,
         request_id=delivery.request_id,
         queued_at=now,

@@ -24,7 +24,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv node-tools lint typecheck validate build test test-fast bench dev invoke deploy clean \
+.PHONY: help venv node-tools lint typecheck validate build test test-fast bench fuzz dev invoke deploy clean \
 	connect-link connect-status disconnect
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "make test     lint, typecheck, sam validate --lint, sam build, pytest"
 	@echo "make invoke   FN=<LogicalId> EVENT=<file>: run one function with one event locally"
 	@echo "make bench    benchmarks (prints ratios against named baselines)"
+	@echo "make fuzz     generated requests from openapi.yaml against a fresh local stack (FUZZ_EXAMPLES=600)"
 	@echo "make build    sam build (python3.13/arm64, no Docker)"
 	@echo "make deploy   sam deploy (samconfig.toml; CONFIG_ENV=prod for production)"
 	@echo "make connect-link [STACK=<name>]  a one-time link that connects the bundle to Mailchimp (OAuth)"
@@ -80,6 +81,12 @@ test-fast: venv
 
 bench: venv
 	PYTHONPATH=layers/chimpbridge $(BIN)/python -m bench $(BENCH)
+
+# The long fuzzing campaign (docs/security.md): FUZZ_EXAMPLES cases per operation, caller and
+# generation mode, over 20,000 requests at the default; prints the totals.
+FUZZ_EXAMPLES ?= 600
+fuzz: venv
+	PYTHONPATH=layers/chimpbridge:. $(BIN)/python -m tests.support.api_fuzz --examples $(FUZZ_EXAMPLES)
 
 CONFIG_ENV ?= default
 deploy: build

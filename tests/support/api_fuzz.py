@@ -161,7 +161,12 @@ class Fuzzer:
             yield result.ok()
 
     def run(
-        self, examples: int, *, only: Callable[[str], bool] = lambda label: True, seed: int | None = None
+        self,
+        examples: int,
+        *,
+        only: Callable[[str], bool] = lambda label: True,
+        seed: int | None = None,
+        progress: Callable[[str], None] = lambda line: None,
     ) -> Totals:
         """``examples`` generated cases per (operation, caller, generation mode)."""
         for operation in self.operations():
@@ -175,6 +180,7 @@ class Fuzzer:
             for caller in callers:
                 for generation in GENERATION_MODES:
                     self._fuzz(operation, caller, generation, examples, seed)
+            progress(f"  {operation.label:40} {self.totals.per_operation[operation.label]:6} requests")
         return self.totals
 
     def _fuzz(self, operation: Any, caller: str, generation: Any, examples: int, seed: int | None) -> None:
@@ -341,7 +347,7 @@ def say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fuzz the local stack from openapi.yaml (make fuzz).")
-    parser.add_argument("--examples", type=int, default=700, help="cases per (operation, caller, generation mode)")
+    parser.add_argument("--examples", type=int, default=600, help="cases per (operation, caller, generation mode)")
     parser.add_argument("--api-url", help="a running stack (make dev) instead of a fresh one on free ports")
     parser.add_argument("--show", type=int, default=30, help="distinct findings to print")
     args = parser.parse_args(argv)
@@ -363,14 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         fuzzer = Fuzzer(base_url)
-        totals = fuzzer.run(args.examples)
+        say(f"fuzzing {base_url} from openapi.yaml, {args.examples} examples per operation, caller and mode")
+        totals = fuzzer.run(args.examples, progress=say)
     finally:
         if stack is not None:
             stack.stop()
     elapsed = time.monotonic() - started
     say(f"fuzzed {base_url} from openapi.yaml in {elapsed:.0f} s, {args.examples} examples per case")
-    for label, n in sorted(totals.per_operation.items()):
-        say(f"  {label:40} {n:6} requests")
     say(totals.summary())
     distinct = totals.distinct()
     for finding in distinct[: args.show]:

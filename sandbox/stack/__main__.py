@@ -24,7 +24,7 @@ from sandbox.stack.cfn_yaml import TemplateError
 from sandbox.stack.cli_output import banner
 from sandbox.stack.env_file import REPO_ROOT, SAM_ENV_FILE, render, write
 from sandbox.stack.local_config import MOTO_PORT, SANDBOX_PORT, advertised_url, bind_host
-from sandbox.stack.loop import invoke_until_done
+from sandbox.stack.loop import invoke_until_done, waiting_while_busy
 from sandbox.stack.s3_uploads import is_object_created, stage_upload
 from sandbox.stack.services import moto_answers, sandbox_answers
 from sandbox.stack.stack import LocalStack
@@ -92,7 +92,7 @@ def run_invoke(template: Path, logical_id: str, event_path: str, start_sandbox: 
         try:
             # A result that says {"done": false} is fed back in, as the export state machine does.
             payload = invoke_until_done(
-                lambda current: _waiting_while_busy(lambda: stack.invoke(logical_id, current)),
+                lambda current: waiting_while_busy(lambda: stack.invoke(logical_id, current)),
                 event,
                 on_continue=lambda count, result: _write_line(
                     f"{logical_id}: not done after invocation {count}; invoking again with its result", sys.stderr
@@ -103,24 +103,6 @@ def run_invoke(template: Path, logical_id: str, event_path: str, start_sandbox: 
             return 1
     _write_line(json.dumps(payload, indent=2))
     return 0
-
-
-BUSY_WAIT_SECONDS = 60.0
-
-
-def _waiting_while_busy(call: Any) -> Any:
-    """Call again while the function says another run holds what it needs (ImportBusy,
-    ExportBusy), as the state machines wait: with `make dev` running, an upload this command
-    made is being imported by the stack itself, and this invocation then reports that run."""
-    deadline = time.monotonic() + BUSY_WAIT_SECONDS
-    while True:
-        try:
-            return call()
-        except FunctionError as error:
-            busy = str((error.result.payload or {}).get("errorType", "")).endswith("Busy")
-            if not busy or time.monotonic() > deadline:
-                raise
-            time.sleep(2)
 
 
 def run_env_file(template: Path, destination: Path | None) -> int:

@@ -9,10 +9,12 @@ runs an export to the end however many invocations it takes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 MAX_INVOCATIONS = 10_000
+BUSY_WAIT_SECONDS = 60.0
 
 
 def wants_another_invocation(result: Any) -> bool:
@@ -37,3 +39,24 @@ def invoke_until_done(
         result = invoke(result)
         invocations += 1
     return result
+
+
+def busy(error: BaseException) -> bool:
+    """Whether a function's error says another run holds what it needs (ImportBusy, ExportBusy):
+    the state machines wait and call again."""
+    payload = getattr(getattr(error, "result", None), "payload", None) or {}
+    return isinstance(payload, dict) and str(payload.get("errorType", "")).endswith("Busy")
+
+
+def waiting_while_busy(call: Callable[[], Any], *, wait_seconds: float = BUSY_WAIT_SECONDS) -> Any:
+    """``call()``, called again every 2 s while it fails with a busy error, for up to
+    ``wait_seconds``. With `make dev` running, an upload is imported by the stack itself, so a
+    `make invoke` of the same upload waits for that run and then reports it."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not busy(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(2)

@@ -11,7 +11,9 @@ import pytest
 
 from sandbox.stack.apigw_events import http_response_from_proxy
 from sandbox.stack.env_file import REPO_ROOT
+from sandbox.stack.loop import waiting_while_busy
 from sandbox.stack.pytest_plugin import RunningStack
+from sandbox.stack.s3_uploads import is_object_created, stage_upload
 
 pytestmark = pytest.mark.xdist_group("local-stack-repo")
 
@@ -27,7 +29,11 @@ def test_the_function_accepts_its_sample_event(local_stack: RunningStack, event_
     assert spec is not None, f"events/{folder}/ has no function with CodeUri functions/{folder}/ in template.yaml"
     event = json.loads(event_file.read_text(encoding="utf-8"))
 
-    # When it is invoked with the sample event
+    # When it is invoked with the sample event (an upload's event: once the upload is made, and
+    # after the stack's own run of that upload, which holds the audience while it runs)
+    if is_object_created(event):
+        event, _ = stage_upload(local_stack.stack.client("s3"), event, event_file)
+        waiting_while_busy(lambda: local_stack.stack.invoke(spec.logical_id, event))
     result = local_stack.invoke_result(spec.logical_id, event)
 
     # Then it ended without an unhandled error

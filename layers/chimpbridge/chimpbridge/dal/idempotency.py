@@ -46,7 +46,7 @@ _wrappers_lock = threading.Lock()
 class InvocationClock:
     """Powertools asks the Lambda context for the time left, to date an in-progress record's
     expiry. ``@instrument`` keeps the invocation deadline; this reads it, so the logic using
-    ``once`` never needs the Lambda context itself."""
+    ``Once`` never needs the Lambda context itself."""
 
     def get_remaining_time_in_millis(self) -> int:
         remaining = remaining_invocation_seconds()

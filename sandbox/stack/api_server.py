@@ -32,6 +32,10 @@ from sandbox.stack.template import ApiRoute, ApiSpec, CorsConfig
 from sandbox.stack.workers import InvocationResult, LogSink
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request size limit
+MAX_CHUNK_LINE = 4096  # a chunk-size line (with extensions) or a trailer
+MAX_TRAILER_LINES = 100
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 Invoker = Callable[[str, Any], InvocationResult]
 
@@ -68,8 +72,12 @@ def gateway_error(
             "$context.requestId": request_id,
         }
         body = _CONTEXT_VARIABLE.sub(lambda match: values.get(match.group(0), ""), template)
-        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
-        headers += list(custom.headers.items())
+        # A Content-Type among the response parameters replaces API Gateway's application/json.
+        mapped = {name: value for name, value in custom.headers.items() if name.lower() != "content-type"}
+        content_type = next(
+            (value for name, value in custom.headers.items() if name.lower() == "content-type"), "application/json"
+        )
+        headers = [("Content-Type", content_type), ("x-amzn-ErrorType", error_type), *mapped.items()]
         response = HttpResponse(status, headers, body.encode())
     response.headers.append(("x-amzn-RequestId", request_id))
     return response
@@ -87,6 +95,16 @@ class ApiGateway:
     def _only_api(self) -> ApiSpec | None:
         """The Api whose gateway responses word an error that matched no route."""
         return next(iter(self.apis.values())) if len(self.apis) == 1 else None
+
+    def framing_error(self, status: int, message: str) -> HttpResponse:
+        """A request that could not be read (its framing, its request line): 413 for a body over
+        the limit, else a 400 (or the status http.server chose), worded by the gateway responses."""
+        if status == 413:
+            return gateway_error(
+                self._only_api(), "REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLarge", str(uuid.uuid4())
+            )
+        response_type = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        return gateway_error(self._only_api(), response_type, status, message, "BadRequestException", str(uuid.uuid4()))
 
     def _missing_token(self, api: ApiSpec | None) -> HttpResponse:
         return gateway_error(
@@ -177,6 +195,15 @@ def _preflight_headers(cors: CorsConfig, origin: str | None, routes: list[ApiRou
     return headers
 
 
+class BadFraming(Exception):
+    """A request whose body cannot be read as its headers frame it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like API Gateway
     # One buffered write per answer and no Nagle: otherwise headers and body leave in two
@@ -184,44 +211,99 @@ class _RequestHandler(BaseHTTPRequestHandler):
     wbufsize = 1 << 16
     disable_nagle_algorithm = True
     server: _GatewayHttpServer
+    # A client that stops sending mid-request gets an answer instead of holding a thread for ever
+    # (and an idle keep-alive connection is closed after this long).
+    timeout = 60
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The body as the framing headers say; :class:`BadFraming` when they cannot be read
+        (after which the connection cannot be trusted to find the next request)."""
+        transfer_encoding = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if transfer_encoding:
+            if [value.strip().lower() for value in transfer_encoding] != ["chunked"] or lengths:
+                raise BadFraming(400, "Transfer-Encoding must be chunked alone, without a Content-Length.")
+            return self._read_chunks()
+        if not lengths:
+            return b""
+        if len(set(lengths)) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+            raise BadFraming(400, "Content-Length must be one non-negative whole number.")
+        length = int(lengths[0].strip())
+        if length > MAX_PAYLOAD_BYTES:
+            raise BadFraming(413, "Request Too Long")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise BadFraming(400, "The body is shorter than its Content-Length.")
+        return body
+
+    def _read_chunks(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not _HEX.fullmatch(size_text):
+                raise BadFraming(400, "A chunk size is not a hexadecimal number on its own line.")
+            size = int(size_text, 16)
+            total += size
+            if total > MAX_PAYLOAD_BYTES:
+                raise BadFraming(413, "Request Too Long")
+            if size == 0:
+                for _ in range(MAX_TRAILER_LINES):  # trailers, then the empty line that ends them
+                    trailer = self.rfile.readline(MAX_CHUNK_LINE + 1)
+                    if trailer in (b"\r\n", b"\n"):
+                        return b"".join(chunks)
+                    if not trailer.endswith(b"\n"):
+                        break
+                raise BadFraming(400, "The chunked body does not end with an empty line.")
+            data = self.rfile.read(size)
+            if len(data) < size or self.rfile.readline(MAX_CHUNK_LINE + 1) not in (b"\r\n", b"\n"):
+                raise BadFraming(400, "A chunk is shorter or longer than its size.")
+            chunks.append(data)
 
     def _handle(self) -> None:
         started = time.monotonic()
         raw_path, _, raw_query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except (BadFraming, TimeoutError) as failure:
+            # API Gateway answers a request it cannot frame itself; the connection is then closed,
+            # since where the next request starts is unknown.
+            status, message = (
+                (failure.status, failure.message)
+                if isinstance(failure, BadFraming)
+                else (400, "The body did not arrive in time.")
+            )
+            self.close_connection = True
+            self._answer(self.server.gateway.framing_error(status, message), close=True)
+            self.server.gateway.log_sink("api", f"{self.command} {self.path} {status}: {message}")
+            return
         request = HttpRequest(
             method=self.command,
             raw_path=raw_path,
             raw_query=raw_query,
             headers=list(self.headers.items()),
-            body=self._read_body(),
+            body=body,
             source_ip=self.client_address[0],
             protocol=self.request_version,
         )
         bound_host, bound_port = self.server.server_address[:2]
         host = self.headers.get("Host") or f"{bound_host!s}:{bound_port}"
         response = self.server.gateway.handle(request, host)
+        self._answer(response)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        self.server.gateway.log_sink("api", f"{self.command} {self.path} {response.status} {elapsed_ms:.0f} ms")
+
+    def _answer(self, response: HttpResponse, *, close: bool = False) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
-        elapsed_ms = (time.monotonic() - started) * 1000
-        self.server.gateway.log_sink("api", f"{self.command} {self.path} {response.status} {elapsed_ms:.0f} ms")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -229,13 +311,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Requests are logged once, with their outcome, in ``_handle``."""
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        body = json.dumps({"message": message or HTTPStatus(code).phrase}).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        """What http.server cannot parse (a request line, a header): a gateway problem, closed.
+        An unparsed request line leaves HTTP/0.9, which has no status line: answer in HTTP/1.1."""
+        self.close_connection = True
+        self.request_version = self.protocol_version
+        self._answer(self.server.gateway.framing_error(code, message or HTTPStatus(code).phrase), close=True)
 
 
 class _GatewayHttpServer(ThreadingHTTPServer):

@@ -29,6 +29,7 @@ from sandbox.stack.apigw_events import (
 )
 from sandbox.stack.local_config import API_PORT, advertised_url
 from sandbox.stack.template import ApiRoute, ApiSpec, CorsConfig
+from sandbox.stack.waf import WebAcl
 from sandbox.stack.workers import InvocationResult, LogSink
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request size limit
@@ -86,11 +87,19 @@ def gateway_error(
 class ApiGateway:
     """Routes requests to functions; knows nothing about sockets."""
 
-    def __init__(self, routes: list[ApiRoute], apis: Mapping[str, ApiSpec], invoke: Invoker, log_sink: LogSink) -> None:
+    def __init__(
+        self,
+        routes: list[ApiRoute],
+        apis: Mapping[str, ApiSpec],
+        invoke: Invoker,
+        log_sink: LogSink,
+        firewalls: Mapping[str, WebAcl] | None = None,
+    ) -> None:
         self.routes = RouteTable.build(routes)
         self.apis = apis
         self.invoke = invoke
         self.log_sink = log_sink
+        self.firewalls = dict(firewalls or {})  # Api logical id -> its AWS WAF web ACL (sandbox/stack/waf.py)
 
     def _only_api(self) -> ApiSpec | None:
         """The Api whose gateway responses word an error that matched no route."""
@@ -117,6 +126,23 @@ class ApiGateway:
         )
 
     def handle(self, request: HttpRequest, host_header: str) -> HttpResponse:
+        blocked = self._firewall(request)
+        if blocked is not None:
+            self.log_sink("api", f"{request.method} {request.raw_path} from {request.source_ip}: blocked by AWS WAF")
+            return blocked
+        return self._handle(request, host_header)
+
+    def _firewall(self, request: HttpRequest) -> HttpResponse | None:
+        """AWS WAF sees every request to the stage before API Gateway routes it."""
+        if not self.firewalls:
+            return None
+        found = self.routes.find(request.method, request.raw_path)
+        only = self._only_api()
+        api_id = found[0].api_id if found is not None else only.logical_id if only is not None else None
+        acl = self.firewalls.get(api_id) if api_id is not None else None
+        return acl.check(request) if acl is not None else None
+
+    def _handle(self, request: HttpRequest, host_header: str) -> HttpResponse:
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return gateway_error(
                 self._only_api(), "REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLarge", str(uuid.uuid4())
@@ -131,6 +157,12 @@ class ApiGateway:
         event = build_proxy_event(request, route, path_parameters, api, host_header)
         result = self.invoke(route.function_id, event)
         request_id = event["requestContext"]["requestId"]
+        if result.throttled:
+            # Lambda refused the invocation (reserved concurrency in use): API Gateway answers 500.
+            self.log_sink("api", f"{route.function_id} throttled; answering 500")
+            return gateway_error(
+                api, "DEFAULT_5XX", 500, INTERNAL_SERVER_ERROR["message"], "InternalServerErrorException", request_id
+            )
         failure: str | None = None
         if result.error:
             failure = f"{route.function_id} failed: {result.payload.get('errorType')}"

@@ -37,6 +37,7 @@ from sandbox.stack.services import (
 from sandbox.stack.sqs_source import SqsPoller
 from sandbox.stack.state_machines import RuleRunner, rule_triggers
 from sandbox.stack.template import Application, SamTemplate
+from sandbox.stack.waf import web_acls
 from sandbox.stack.workers import (
     DEFAULT_MAX_WORKERS,
     FunctionError,
@@ -131,7 +132,11 @@ class LocalStack:
             self._create_resources()
             self._prepare_functions()
             if self.serve_api:
-                gateway = ApiGateway(self.application.routes, self.application.apis, self.invoke_result, self.log_sink)
+                assert self.resources is not None
+                firewalls = web_acls(self.template, self.resources.resolver, self._service_notes)
+                gateway = ApiGateway(
+                    self.application.routes, self.application.apis, self.invoke_from_api, self.log_sink, firewalls
+                )
                 self.api_server = ApiServer(gateway, self.host, self.api_port).start()
                 self._point_connect_at(self.api_server.url)
             if self.poll_queues:
@@ -275,6 +280,10 @@ class LocalStack:
 
     def invoke_result(self, logical_id: str, event: Any) -> InvocationResult:
         return self.pool(logical_id).invoke(event)
+
+    def invoke_from_api(self, logical_id: str, event: Any) -> InvocationResult:
+        """A synchronous invocation, refused when the function's reserved concurrency is in use."""
+        return self.pool(logical_id).invoke(event, throttle=True)
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """The handler's return value; raises FunctionError on an unhandled error or timeout."""

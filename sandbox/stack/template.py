@@ -246,7 +246,8 @@ class SamTemplate:
                 notes.append(f"{logical_id}: layer {layer_arn} is not in the template; its code must be in .venv")
         function_name = resolver.resolve(properties.get("FunctionName")) or f"{stack_name}-{logical_id}"
         architectures = resolver.resolve(properties.get("Architectures") or ["x86_64"])
-        reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
+        # Through a dict: an !If that gives AWS::NoValue leaves the property unset, as in AWS.
+        reserved = resolver.resolve({"value": properties.get("ReservedConcurrentExecutions")}).get("value")
         logging_config = resolver.resolve(properties.get("LoggingConfig") or {})
         runtime_variables = {}
         if logging_config.get("LogFormat"):

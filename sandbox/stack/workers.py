@@ -42,6 +42,8 @@ class InvocationResult:
     error: bool
     duration_ms: float
     cold_start: bool
+    # Not run: the function's reserved concurrency was in use (Lambda's TooManyRequestsException).
+    throttled: bool = False
 
 
 class FunctionError(RuntimeError):
@@ -180,6 +182,7 @@ class FunctionPool:
         self._all: set[_Worker] = set()
         self._changed = threading.Condition()
         self._closed = False
+        self._in_flight = 0
 
     def _acquire(self) -> _Worker:
         with self._changed:
@@ -206,8 +209,25 @@ class FunctionPool:
                 worker.stop()
             self._changed.notify()
 
-    def invoke(self, event: Any, request_id: str | None = None) -> InvocationResult:
+    def invoke(self, event: Any, request_id: str | None = None, *, throttle: bool = False) -> InvocationResult:
+        """Run ``event``. ``throttle``: a synchronous caller (API Gateway) is refused at once when the
+        reserved concurrency is in use, as Lambda refuses it; otherwise (queue pollers, ``invoke``)
+        the call waits for an environment, as an event source mapping slows down."""
         request_id = request_id or str(uuid.uuid4())
+        reserved = self.spec.reserved_concurrency
+        with self._changed:
+            if throttle and reserved is not None and self._in_flight >= reserved:
+                self.log_sink(self.spec.logical_id, f"throttled: reserved concurrency {reserved} in use")
+                payload = {"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded."}
+                return InvocationResult(request_id, payload, True, 0.0, False, throttled=True)
+            self._in_flight += 1
+        try:
+            return self._invoke(event, request_id)
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+
+    def _invoke(self, event: Any, request_id: str) -> InvocationResult:
         timeout = float(self.spec.timeout_seconds)
         worker = self._acquire()
         cold_start = not worker.warm

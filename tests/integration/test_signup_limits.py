@@ -3,12 +3,14 @@ confirmation emails) a day, whatever the IP, counted in the state table. The sig
 Lambda loads it, against the Mailchimp sandbox (official SDK over HTTP) and moto (DynamoDB, SQS)."""
 
 import json
+import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 
+from chimpbridge.logic import signup_guard
 from tests.support.aws import REGION
 from tests.support.functions import LambdaContext
 from tests.support.signup import api_event
@@ -126,3 +128,17 @@ def test_in_privacy_mode_an_address_over_the_limit_is_answered_like_any_other(li
     queued = [message["signup"]["email"] for message in limited.queued()]
     assert len(queued) == queued_before + 1
     assert queued.count(email) == LIMIT
+
+
+def test_a_required_form_token_turns_token_less_scripts_away(signup_api, new_email):
+    # Given SignupRequireFormToken: every form fetches the token
+    signup_api.configure(SIGNUP_REQUIRE_FORM_TOKEN="true")
+    script, person = new_email(), new_email()
+    token = signup_guard.issue_token(signup_api.env["SIGNUP_FORM_SECRET_ARN"], now=time.time() - 10)
+    # When a script posts without the token, and a person's page with it
+    skipped = signup_api.post_json({"email": script})
+    signed = signup_api.post_json({"email": person, "_form_token": token})
+    # Then both hear the usual answer, but only the person is added
+    assert (skipped.status, skipped.body) == (signed.status, signed.body)
+    assert signup_api.member(script) is None
+    assert signup_api.member(person)["status"] == "pending"

@@ -433,6 +433,8 @@ class SignupSettings(EnvModel):
     # Signups (so confirmation emails) one address may trigger per day, whatever the IP; 0: no limit.
     max_per_address: int = env("SIGNUP_MAX_PER_ADDRESS_PER_DAY", integer(ge=0, le=1_000), default=0)
     state_table: str | None = env("STATE_TABLE", default=None)
+    # A signup without a form token is taken for a bot's (every form fetches GET /subscribe/token).
+    require_form_token: bool = env("SIGNUP_REQUIRE_FORM_TOKEN", lax_bool, default=False)
 
     def __post_init__(self) -> None:
         if self.max_per_address and not self.state_table:

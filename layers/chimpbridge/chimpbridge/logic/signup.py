@@ -85,7 +85,7 @@ def subscribe(submission: SignupSubmission) -> SignupAnswer:
     config = settings.load(settings.SignupSettings)
     try:
         fields = signup_form.read_fields(submission, config.field_map, config.max_body_bytes)
-        verdict = _screen(fields, submission, config.form_secret_arn)
+        verdict = _screen(fields, submission, config)
         if verdict.bot:
             logger.info("signup looks automated; answered as usual, nothing written", extra={"reason": verdict.reason})
             count("SignupBotBlocked")
@@ -246,7 +246,7 @@ def _with_query(url: str, values: dict[str, str]) -> str:
 
 
 def _screen(
-    fields: signup_form.SignupFields, submission: SignupSubmission, form_secret_arn: str | None
+    fields: signup_form.SignupFields, submission: SignupSubmission, config: settings.SignupSettings
 ) -> signup_guard.Verdict:
     try:
         return signup_guard.screen(
@@ -254,7 +254,8 @@ def _screen(
             form_token=fields.form_token,
             user_agent=submission.user_agent,
             browser_form=fields.source == "form",
-            form_secret_arn=form_secret_arn,
+            form_secret_arn=config.form_secret_arn,
+            require_token=config.require_form_token,
         )
     except UpstreamError as failure:
         # The token key cannot be read right now: a real person must not pay for that.

@@ -61,22 +61,28 @@ def screen(
     user_agent: str | None,
     browser_form: bool,
     form_secret_arn: str | None,
+    require_token: bool = False,
     now: float | None = None,
 ) -> Verdict:
-    """Whether a signup looks like a bot, and why (for the logs)."""
+    """Whether a signup looks like a bot, and why (for the logs). ``require_token``: a signup
+    without a form token is one (pages that all fetch the token; docs/security.md says when)."""
     if honeypot_filled:
         return Verdict(bot=True, reason="honeypot")
     agent = (user_agent or "").strip()
     if BOT_USER_AGENT.search(agent) or (browser_form and len(agent) < 2):
         return Verdict(bot=True, reason="user-agent")
-    if form_token is not None:
-        age = token_age(form_token, form_secret_arn, now=now)
-        if age is None:
-            return Verdict(bot=True, reason="form-token-invalid")
-        if age < MIN_FORM_AGE_SECONDS:
-            return Verdict(bot=True, reason="form-token-too-new")
-        if age > MAX_FORM_AGE_SECONDS:
-            return Verdict(bot=True, reason="form-token-expired")
+    if form_token is None:
+        return Verdict(bot=True, reason="form-token-missing") if require_token else PERSON
+    return _token_verdict(token_age(form_token, form_secret_arn, now=now))
+
+
+def _token_verdict(age: float | None) -> Verdict:
+    if age is None:
+        return Verdict(bot=True, reason="form-token-invalid")
+    if age < MIN_FORM_AGE_SECONDS:
+        return Verdict(bot=True, reason="form-token-too-new")
+    if age > MAX_FORM_AGE_SECONDS:
+        return Verdict(bot=True, reason="form-token-expired")
     return PERSON
 
 

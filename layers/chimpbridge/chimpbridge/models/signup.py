@@ -51,6 +51,8 @@ class Signup:
 
     def to_document(self) -> dict[str, Any]:
         document = {name: value for name, value in asdict(self).items() if value is not None}
+        if not self.update_existing:
+            del document["update_existing"]  # the default: messages of older versions lack it too
         if self.timestamp_signup is not None:
             document["timestamp_signup"] = self.timestamp_signup.isoformat()
         return document

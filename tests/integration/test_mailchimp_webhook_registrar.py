@@ -431,3 +431,18 @@ def test_a_response_url_nobody_answers_does_not_hold_the_function(registrar):
 
     # Then it ends after a few quick tries
     assert time.monotonic() - started < 10
+
+
+def test_a_408_from_mailchimp_fails_as_busy_with_a_warning_not_as_our_configuration(registrar, logged):
+    # Given Mailchimp answering every call with 408 Request Timeout
+    audience = new_audience(registrar.sandbox)
+    registrar.sandbox.faults(error_rate=1.0, statuses=[408])
+
+    # When the stack creates the registration
+    answer = registrar.send("create", registrar.properties(audience))
+
+    # Then CloudFormation hears it was a passing failure to try again, and the log warns
+    assert answer["Status"] == "FAILED"
+    assert "is busy (408" in answer["Reason"] and "try the update again" in answer["Reason"]
+    failures = [line for line in logged() if line["message"] == "mailchimp webhook registration failed"]
+    assert failures and {line["level"] for line in failures} == {"WARNING"}

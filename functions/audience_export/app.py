@@ -6,7 +6,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chimpbridge.errors import InvalidRequest
 from chimpbridge.logic import export
 from chimpbridge.models.checks import invalid_request
 from chimpbridge.models.export import ExportJob
@@ -18,7 +17,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         job = ExportJob.model_validate(event)
     except ValidationError as exc:
-        invalid = invalid_request(exc, "export job is invalid")
-        fields = "; ".join(f"{error.field}: {error.message}" for error in invalid.errors)
-        raise InvalidRequest(f"export job is invalid: {fields}", invalid.errors) from None
+        raise invalid_request(exc, "export job is invalid", fields_in_detail=True) from None
     return export.run(job).model_dump(mode="json", exclude_none=True)

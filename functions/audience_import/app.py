@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from chimpbridge.errors import InvalidRequest
 from chimpbridge.logic import audience_import
 from chimpbridge.models.audience_import import ImportJob
+from chimpbridge.models.checks import invalid_request
 from chimpbridge.observability import instrument
 
 
@@ -17,8 +18,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         job = ImportJob.from_event(event)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        raise InvalidRequest(f"import job is invalid: {fields}") from None
+        raise invalid_request(exc, "import job is invalid", fields_in_detail=True) from None
     except ValueError as exc:
         raise InvalidRequest(f"import job is invalid: {exc}") from None
     return audience_import.run(job).model_dump(mode="json", exclude_none=True)

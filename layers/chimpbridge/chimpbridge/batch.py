@@ -58,7 +58,7 @@ class RetryBackoff:
 @dataclass(frozen=True)
 class DeadLetter:
     """Where a record goes at once when upstream refuses it for good (a 4xx other than 408 and
-    429: a value Mailchimp will never take, a template Mandrill does not have, a revoked key).
+    429: a value Mailchimp will never take, an audience that was deleted, a revoked key).
     Retrying it would only spend the queue's maxReceiveCount, hours of receives, before the
     DLQ; sent now, the DLQ alarm calls a person at once, and a re-drive after the fix applies it."""
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 
-from chimpbridge.errors import ConfigurationError
+from chimpbridge.errors import ConfigurationError, InvalidRequest
 from chimpbridge.models import lax_bool
-from chimpbridge.models.checks import expect, expect_text_list, json_members
+from chimpbridge.models.checks import check_text, expect, expect_text_list, json_members, read_json
 from chimpbridge.models.import_field_map import ImportFieldMap
 from chimpbridge.models.signup import SignupFieldMap
 
@@ -126,6 +125,7 @@ def text(*, max_length: int | None = None, pattern: str | None = None) -> Callab
     def parse_text(raw: str) -> str:
         if max_length is not None and len(raw) > max_length:
             raise ValueError(f"longer than {max_length} characters")
+        check_text(raw)  # the text rules of every outside input: one line, no controls
         if compiled is not None and not compiled.match(raw):
             raise ValueError(f"does not match {pattern}")
         return raw
@@ -151,9 +151,11 @@ def json_value(build: Callable[[Any], T]) -> Callable[[str], T]:
 
     def parse_json(raw: str) -> T:
         try:
-            document = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg})") from None
+            document = read_json(raw)  # as a request body is read: no NaN, no nesting past the bound
+        except InvalidRequest as exc:
+            first = exc.errors[0] if exc.errors else None
+            where = f"{first.field}: " if first is not None and first.field != "body" else ""
+            raise ValueError(f"not valid JSON ({where}{first.message if first else exc.detail})") from None
         return build(document)
 
     return parse_json

@@ -290,7 +290,12 @@ def field_errors(errors: Iterable[dict[str, Any]]) -> list[FieldError]:
     ]
 
 
-def invalid_request(exc: Any, detail: str) -> InvalidRequest:
+def invalid_request(exc: Any, detail: str, *, fields_in_detail: bool = False) -> InvalidRequest:
     """A pydantic ``ValidationError`` as the InvalidRequest an endpoint raises (duck-typed, so
-    that this module never imports pydantic)."""
-    return InvalidRequest(detail, field_errors(exc.errors(include_input=False, include_url=False)))
+    that this module never imports pydantic). ``fields_in_detail``: the detail also lists them
+    (``"<detail>: <field>: <message>; ..."``), for a caller that shows only the detail, such as a
+    state machine's error cause."""
+    errors = field_errors(exc.errors(include_input=False, include_url=False))
+    if fields_in_detail:
+        detail = f"{detail}: " + "; ".join(f"{error.field}: {error.message}" for error in errors)
+    return InvalidRequest(detail, errors)

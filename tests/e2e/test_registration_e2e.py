@@ -4,6 +4,7 @@ local stack (the repository's template.yaml: API, moto, the Mailchimp sandbox, S
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections import Counter
@@ -186,3 +187,34 @@ def test_200_registrations_with_30_percent_mandrill_failures_give_exactly_200_em
     assert len(counts) == 200
     assert set(counts.values()) == {1}
     assert mandrill.stats()["faults_injected"] > 0
+
+
+def test_cookies_in_the_transient_payload_never_reach_mandrill(stack, mandrill):
+    # Given a body (sent by a script, or by a Jsonnet that put ctx there) whose transient_payload
+    # carries the person's Kratos session cookie
+    session = f"MTcwMDAwMDAwMHxzZWNyZXQ-{uuid.uuid4().hex}"
+    body = hook_body(transient_payload={"request_cookies": {"ory_kratos_session": session}})
+
+    # When it is posted to the running stack
+    response = post_hook(stack, body)
+
+    # Then the email goes out without the cookie, and no log line holds it
+    assert response.status_code == 202, response.text
+    (sent,) = wait_until(lambda: mandrill.outbox(to=body["email"]), "the welcome email")
+    assert session not in json.dumps(sent)
+    assert not [line for line in stack.logs("RegistrationHookFunction") if session in line]
+
+
+def test_a_flow_id_with_a_trailing_space_is_the_same_registration(stack, mandrill):
+    # Given one registration delivered twice, its flow id once as "f1" and once as "f1 "
+    body = hook_body(flow={"id": f"f1-{uuid.uuid4().hex[:8]}", "type": "browser"})
+    again = {**body, "flow": {"id": body["flow"]["id"] + " ", "type": "browser"}}
+
+    # When both are posted
+    assert post_hook(stack, body).status_code == 202
+    assert post_hook(stack, again).status_code == 202
+
+    # Then, once the queue is drained, one email was sent
+    wait_until(lambda: mandrill.outbox(to=body["email"]), "the email")
+    wait_until(lambda: queue_is_empty(stack, "EmailQueue"), "the email queue to drain")
+    assert len(mandrill.outbox(to=body["email"])) == 1

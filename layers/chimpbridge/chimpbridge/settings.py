@@ -19,13 +19,22 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 
-from chimpbridge.errors import ConfigurationError, InvalidRequest
+from chimpbridge.errors import ConfigurationError
 from chimpbridge.models import lax_bool
-from chimpbridge.models.checks import check_text, expect, expect_text_list, json_members, read_json
+from chimpbridge.models.checks import (  # the parsers of one variable's text: str -> value or ValueError
+    comma_list,
+    expect,
+    expect_text_list,
+    integer,
+    json_members,
+    json_value,
+    one_of,
+    seconds,
+    text,
+)
 from chimpbridge.models.import_field_map import ImportFieldMap
 from chimpbridge.models.signup import SignupFieldMap
 
-T = TypeVar("T")
 Parser = Callable[[str], Any]
 
 
@@ -87,78 +96,6 @@ def parse(model: type[ModelT], environ: Mapping[str, str]) -> ModelT:
 def clear() -> None:
     """Forget parsed settings (tests that change the environment call this)."""
     load.cache_clear()
-
-
-# ---------------------------------------------------------------- parsers: str -> value or ValueError
-def integer(*, ge: int | None = None, le: int | None = None) -> Callable[[str], int]:
-    def parse_integer(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError("not a whole number") from None
-        return _in_range(value, ge, le)
-
-    return parse_integer
-
-
-def seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("not a number of seconds") from None
-    if not value > 0:
-        raise ValueError("must be greater than 0")
-    return value
-
-
-def _in_range(value: int, ge: int | None, le: int | None) -> int:
-    if ge is not None and value < ge:
-        raise ValueError(f"must be at least {ge}")
-    if le is not None and value > le:
-        raise ValueError(f"must be at most {le}")
-    return value
-
-
-def text(*, max_length: int | None = None, pattern: str | None = None) -> Callable[[str], str]:
-    compiled = re.compile(pattern) if pattern else None
-
-    def parse_text(raw: str) -> str:
-        if max_length is not None and len(raw) > max_length:
-            raise ValueError(f"longer than {max_length} characters")
-        check_text(raw)  # the text rules of every outside input: one line, no controls
-        if compiled is not None and not compiled.match(raw):
-            raise ValueError(f"does not match {pattern}")
-        return raw
-
-    return parse_text
-
-
-def one_of(*choices: str) -> Callable[[str], str]:
-    def parse_choice(raw: str) -> str:
-        if raw not in choices:
-            raise ValueError("must be one of " + ", ".join(choices))
-        return raw
-
-    return parse_choice
-
-
-def comma_list(raw: str) -> list[str]:
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def json_value(build: Callable[[Any], T]) -> Callable[[str], T]:
-    """JSON text, checked by ``build`` (which raises ValueError)."""
-
-    def parse_json(raw: str) -> T:
-        try:
-            document = read_json(raw)  # as a request body is read: no NaN, no nesting past the bound
-        except InvalidRequest as exc:
-            first = exc.errors[0] if exc.errors else None
-            where = f"{first.field}: " if first is not None and first.field != "body" else ""
-            raise ValueError(f"not valid JSON ({where}{first.message if first else exc.detail})") from None
-        return build(document)
-
-    return parse_json
 
 
 HTTP_URL = r"^https?://"

@@ -15,6 +15,9 @@
 - **The dataclass idiom** (:class:`Checks`): one message per member, collected; a request's
   become an :class:`~chimpbridge.errors.InvalidRequest` (a 422 with per-field errors), a stored
   document's or a setting's a ValueError naming the member, never its value.
+- **One variable's text** (:func:`integer`, :func:`text`, :func:`json_value`...): the parsers the
+  settings declare their variables with (``settings.env(NAME, parser)``), raising ValueError;
+  the same text rules and JSON reading, since configuration is outside input too.
 - **Pydantic's errors** become per-field errors in :func:`invalid_request`, the one place.
 
 Standard library only: the signup function imports this, and its cold start keeps pydantic out.
@@ -24,12 +27,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 from chimpbridge.errors import FieldError, InvalidRequest
 
+T = TypeVar("T")
 MAX_JSON_DEPTH = 32
 MAX_NUMBER_LENGTH = 40
 
@@ -276,6 +280,79 @@ def expect_text_list(members: dict[str, Any], *names: str) -> None:
     checks = Checks()
     checks.text_list(members, *names)
     checks.raise_value_error()
+
+
+# ---------------------------------------------------------------- one value's text: str -> value or ValueError
+# The settings' parsers (settings.env(NAME, parser)): a variable is outside input too.
+def integer(*, ge: int | None = None, le: int | None = None) -> Callable[[str], int]:
+    def parse_integer(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("not a whole number") from None
+        return _in_range(value, ge, le)
+
+    return parse_integer
+
+
+def seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
+    if not value > 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _in_range(value: int, ge: int | None, le: int | None) -> int:
+    if ge is not None and value < ge:
+        raise ValueError(f"must be at least {ge}")
+    if le is not None and value > le:
+        raise ValueError(f"must be at most {le}")
+    return value
+
+
+def text(*, max_length: int | None = None, pattern: str | None = None) -> Callable[[str], str]:
+    compiled = re.compile(pattern) if pattern else None
+
+    def parse_text(raw: str) -> str:
+        if max_length is not None and len(raw) > max_length:
+            raise ValueError(f"longer than {max_length} characters")
+        check_text(raw)
+        if compiled is not None and not compiled.match(raw):
+            raise ValueError(f"does not match {pattern}")
+        return raw
+
+    return parse_text
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def parse_choice(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
+        return raw
+
+    return parse_choice
+
+
+def comma_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def json_value(build: Callable[[Any], T]) -> Callable[[str], T]:
+    """JSON text, checked by ``build`` (which raises ValueError)."""
+
+    def parse_json(raw: str) -> T:
+        try:
+            document = read_json(raw)  # as a request body is read: no NaN, no nesting past the bound
+        except InvalidRequest as exc:
+            first = exc.errors[0] if exc.errors else None
+            where = f"{first.field}: " if first is not None and first.field != "body" else ""
+            raise ValueError(f"not valid JSON ({where}{first.message if first else exc.detail})") from None
+        return build(document)
+
+    return parse_json
 
 
 # ---------------------------------------------------------------- pydantic's errors, in one place

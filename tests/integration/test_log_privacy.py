@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.integration.test_signup_worker import failed_ids, queue_signups, queued
 from tests.support.functions import LambdaContext, load_function
 from tests.support.scripted_http import Answer, ScriptedServer
+from tests.support.signup_queue import failed_ids, queue_signups, queued
 
 pytestmark = pytest.mark.xdist_group("signup")
 

@@ -8,9 +8,9 @@ import random
 import pytest
 
 from chimpbridge.errors import MailchimpApiError, MandrillApiError, is_transient_status
-from tests.integration.test_signup_worker import failed_ids, queue_signups, queued
 from tests.support.functions import LambdaContext, event, load_function
 from tests.support.registration import new_id
+from tests.support.signup_queue import failed_ids, queue_signups, queued
 
 pytestmark = pytest.mark.xdist_group("signup")
 

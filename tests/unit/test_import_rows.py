@@ -50,6 +50,23 @@ def test_json_lines_rows_are_objects_and_anything_else_is_a_bad_row() -> None:
     ]
 
 
+def test_json_lines_with_values_that_are_not_data_are_bad_rows_naming_where() -> None:
+    # Given lines that are valid JSON to Python but hold NaN, a 4,000-digit number, a NUL, or nest deep
+    data = (
+        b'{"email_address": "a@example.org", "merge_fields": {"AGE": NaN}}\n'
+        b'{"email_address": "b@example.org", "merge_fields": {"AGE": 1' + b"0" * 4_000 + b"}}\n"
+        b'{"email_address": "c@example.org\\u0000"}\n'
+        b'{"email_address": "d@example.org", "x": ' + b"[" * 5_000 + b"]" * 5_000 + b"}\n"
+    )
+    _, rows = read_rows(stream(data), "jsonl")
+    assert [(row.number, row.problem) for row in rows] == [
+        (1, "not valid data at merge_fields.AGE"),
+        (2, "not valid data at merge_fields.AGE"),
+        (3, "not valid data at email_address"),
+        (4, "the line is not valid JSON"),
+    ]
+
+
 def test_a_csv_without_a_header_or_with_a_column_twice_is_refused() -> None:
     with pytest.raises(ImportFailed):
         read_rows(stream(b""), "csv")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chimpbridge.models.checks import expect, expect_text_list, json_members
+
 
 @dataclass(frozen=True, kw_only=True)
 class ImportFieldMap:
@@ -36,22 +38,12 @@ class ImportFieldMap:
     @classmethod
     def from_document(cls, document: Any) -> ImportFieldMap:
         """The map as the parameter holds it; ValueError names the member that is wrong."""
-        if not isinstance(document, dict):
-            raise ValueError("the import field map must be a JSON object")
-        unknown = document.keys() - {"merge_fields", "any_merge_tag", "tags", "any_tag", "default_tags", "language"}
-        if unknown:
-            raise ValueError("unknown member " + ", ".join(sorted(unknown)))
-        for name in ("any_merge_tag", "any_tag", "language"):
-            if name in document and not isinstance(document[name], bool):
-                raise ValueError(f"{name} must be true or false")
-        merge_fields = document.get("merge_fields", {})
+        members = json_members(document, cls, forbid_unknown=True)
+        expect(members, bool, "any_merge_tag", "any_tag", "language")
+        merge_fields = members.get("merge_fields", {})
         if not (isinstance(merge_fields, dict) and all(isinstance(tag, str) for tag in merge_fields.values())):
             raise ValueError("merge_fields must map column names to merge tags")
-        for name in ("tags", "default_tags"):
-            value = document.get(name, [])
-            if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
-                raise ValueError(f"{name} must be a list of text")
-        members = dict(document)
+        expect_text_list(members, "tags", "default_tags")
         if members.get("tags") and "any_tag" not in members:
             members["any_tag"] = False  # a list of tags is an allowlist
         return cls(**members)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from chimpbridge.errors import ImportFailed
+from chimpbridge.errors import ImportFailed, InvalidRequest
 from chimpbridge.models.audience_import import ImportFormat
+from chimpbridge.models.checks import read_json
 
 GZIP_MAGIC = b"\x1f\x8b"
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -100,9 +100,11 @@ def _jsonl_rows(text: io.TextIOWrapper) -> Iterator[Row]:
             continue
         number += 1
         try:
-            document = json.loads(line)
-        except ValueError:
-            yield Row(number, {}, "the line is not valid JSON")
+            document = read_json(line)  # as a request body is read: no NaN, long numbers, NUL or deep nesting
+        except InvalidRequest as invalid:
+            fields = [error.field for error in invalid.errors if error.field != "body"]
+            problem = f"not valid data at {', '.join(fields)}" if fields else "the line is not valid JSON"
+            yield Row(number, {}, problem)
             continue
         if not isinstance(document, dict):
             yield Row(number, {}, "the line is not a JSON object")

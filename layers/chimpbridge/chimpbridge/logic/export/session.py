@@ -43,11 +43,12 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 @contextmanager
 def _responsive_threads() -> Iterator[None]:
-    """A shorter GIL switch interval while pages are fetched. A page's body arrives in ~50
-    socket reads, each of which gives up the GIL; with the default 5 ms interval a worker whose
+    """A shorter GIL switch interval while pages are fetched. A page's body arrives in many
+    socket reads, each of which gives up the GIL; with Python's default interval a worker whose
     bytes are there can wait that long for the GIL at every read while another worker encodes,
-    holding its connection idle. Measured (docs/benchmarks.md): 1 ms keeps connections busy
-    when the CPU is contended, as it is on a Lambda with less than one vCPU."""
+    holding its connection idle. The shorter interval keeps connections busy when the CPU is
+    contended, as it is on a Lambda with a fraction of a vCPU (docs/benchmarks.md, "Audience
+    export", the earlier full-size measurements)."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:

@@ -1,5 +1,7 @@
 """Code, comments and manuals point only where a reader can follow: to files, sections and
-names in this repository, never to a tracker's numbers or to the request a change came from."""
+names in this repository, never to a tracker's numbers or to the request a change came from.
+A section named after a manual (``docs/benchmarks.md, "Cold start of every function"``) is one
+of its headings."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ UNFOLLOWABLE = re.compile(
     r"|\bissue's\b",
     re.IGNORECASE,
 )
+# A manual, a comma, then one of its sections in double quotes (the manual may be a Markdown link).
+SECTION_REFERENCE = re.compile(r'([\w./-]*\.md|\bREADME)(?:\]\([^)]*\))?\)?,\s*"([^"]{1,120})"')
 
 
 def files() -> list[Path]:
@@ -44,3 +48,30 @@ def test_no_reference_to_an_issue_tracker(path):
     ]
 
     assert hits == [], "say what is meant, or name the file or section instead"
+
+
+def headings(path: Path) -> list[str]:
+    lines = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.S | re.M).splitlines()
+    return [re.sub(r"[`*]", "", line.lstrip("#").strip()).lower() for line in lines if line.startswith("#")]
+
+
+def manual(named: str, where: Path) -> Path | None:
+    name = "README.md" if named == "README" else named
+    candidates = (where.parent / name, REPO_ROOT / name, REPO_ROOT / "docs" / name)
+    return next((path for path in candidates if path.is_file()), None)
+
+
+@pytest.mark.parametrize("path", files(), ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_a_section_named_after_a_manual_is_one_of_its_headings(path):
+    text = path.read_text(errors="replace")
+
+    missing = []
+    for named, wrapped in SECTION_REFERENCE.findall(text):
+        title = " ".join(re.sub(r"\n\s*#", " ", wrapped).split())  # a title wrapped in a comment
+        target = manual(named, path)
+        if target is None:
+            missing.append(f"{named} (no such file)")
+        elif not any(heading.startswith(title.lower()) for heading in headings(target)):
+            missing.append(f'{named}, "{title}"')
+
+    assert missing == [], "name a heading of the manual as it is written"

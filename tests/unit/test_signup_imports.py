@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Each costs the cold start tens of milliseconds (docs/benchmarks.md, "Signup cold start").
+# Each lengthens the cold start (docs/benchmarks.md, "Cold start of every function").
 KEPT_OUT = ("pydantic", "pydantic_core", "boto3", "aws_lambda_powertools.event_handler", "asyncio", "aws_xray_sdk")
 
 

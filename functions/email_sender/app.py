@@ -11,14 +11,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge import settings
-from chimpbridge.batch import DeadLetter, RetryBackoff, consume
+from chimpbridge.batch import DeadLetter, RetryBackoff, consume, read_record
 from chimpbridge.logic import email_sender
 from chimpbridge.models.email import EmailMessage
 from chimpbridge.observability import instrument
 
 
 def record_handler(record: SQSRecord) -> str:
-    message = EmailMessage.model_validate_json(record.body)
+    message = read_record(record, EmailMessage.model_validate_json)
     return email_sender.send(message).outcome
 
 

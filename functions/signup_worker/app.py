@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge import settings
-from chimpbridge.batch import DeadLetter, RetryBackoff, consume
+from chimpbridge.batch import DeadLetter, RetryBackoff, consume, read_record
 from chimpbridge.logic import signup_worker
 from chimpbridge.models.signup import QueuedSignup
 from chimpbridge.observability import instrument
@@ -24,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outage = signup_worker.BatchOutage()
 
     def record_handler(record: SQSRecord) -> str:
-        return signup_worker.apply_queued(QueuedSignup.from_json(record.body), outage)
+        return signup_worker.apply_queued(read_record(record, QueuedSignup.from_json), outage)
 
     return consume(
         event,

@@ -71,3 +71,28 @@ def test_a_mandrill_outage_stays_on_the_queue_and_not_in_the_dlq(email_env, dead
 
     assert len(result["batchItemFailures"]) == 1
     assert dead_letters(email_env, dead_letter_queue) == []
+
+
+def test_a_message_the_sender_cannot_read_goes_to_the_dlq_at_once(email_env, dead_letter_queue):
+    # Given a message queued under older rules: a name with a CR/LF, which the sender refuses to read
+    message = queued_message()
+    message["recipient"]["name"] = {"first": "Dorothy\r\nBcc: someone@example.org"}
+
+    # When the sender gets it on its first receive
+    result = deliver(email_env, message)
+
+    # Then it waits in the DLQ with why, and nothing was sent
+    assert result == {"batchItemFailures": []}
+    [parked] = dead_letters(email_env, dead_letter_queue)
+    assert parked["MessageAttributes"]["refusal_reason"]["StringValue"] == "unreadable ValidationError"
+    assert email_env.sandbox.outbox(to=message["recipient"]["email"]) == []
+
+
+def test_without_a_dead_letter_queue_a_refused_message_stays_on_its_queue(email_env, make_secret, monkeypatch):
+    # As before the dead-letter wiring (sam local invoke without the variable, say): retried
+    monkeypatch.delenv("EMAIL_DEAD_LETTER_QUEUE_URL", raising=False)
+    monkeypatch.setenv("MANDRILL_SECRET_ARN", make_secret(json.dumps({"api_key": "revoked-key"})))
+
+    result = deliver(email_env, queued_message())
+
+    assert len(result["batchItemFailures"]) == 1

@@ -161,6 +161,17 @@ def test_a_field_mailchimp_refuses_in_a_queued_signup_goes_to_the_dlq_not_away(s
     assert len(dead_letters(signup_api, dlq)) == 1
 
 
+def test_a_message_the_worker_cannot_read_goes_to_the_dlq_at_once(signup_api, worker):
+    dlq = dead_letter_queue(signup_api)
+    batch = queue_signups(signup_api, '{"signup": "not a signup"}')
+
+    result = worker.lambda_handler(batch, LambdaContext())
+
+    assert failed_ids(result) == []
+    [parked] = dead_letters(signup_api, dlq)
+    assert parked["MessageAttributes"]["refusal_reason"]["StringValue"] == "unreadable ValueError"
+
+
 @pytest.mark.parametrize("status", [408, 429, 503])
 def test_what_can_pass_stays_on_the_queue_and_not_in_the_dlq(signup_api, worker, new_email, status):
     dlq = dead_letter_queue(signup_api)

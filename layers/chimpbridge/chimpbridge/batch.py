@@ -15,13 +15,15 @@ import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chimpbridge.errors import UpstreamError, is_transient_status
 from chimpbridge.observability import count, logger
+
+T = TypeVar("T")
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -64,6 +66,20 @@ class DeadLetter:
 
     queue_url: str | None
     metric: str
+
+
+class Unreadable(Exception):
+    """A record whose body is not the message its consumer reads (queued under rules that have
+    since been tightened, or by mistake): no retry can change it either."""
+
+
+def read_record(record: SQSRecord, parse: Callable[[str], T]) -> T:
+    """``parse(record.body)``; a body it refuses (ValueError, pydantic's ValidationError among
+    them) raises :class:`Unreadable`, which goes to the dead-letter queue at once."""
+    try:
+        return parse(record.body)
+    except ValueError as error:
+        raise Unreadable(type(error).__name__) from error
 
 
 def refused_for_good(error: BaseException) -> UpstreamError | None:
@@ -122,13 +138,13 @@ def _dead_lettering(record_handler: Callable[[SQSRecord], Any], dead_letter: Dea
     def handle(record: SQSRecord) -> Any:
         try:
             return record_handler(record)
-        except UpstreamError as error:
+        except (UpstreamError, Unreadable) as error:
             refusal = refused_for_good(error)
-            if refusal is None or dead_letter.queue_url is None:
+            if (refusal is None and not isinstance(error, Unreadable)) or dead_letter.queue_url is None:
                 raise
             from chimpbridge.dal import queues  # noqa: PLC0415 - boto3 only when something was refused
 
-            reason = refusal_reason(refusal)
+            reason = refusal_reason(refusal) if refusal is not None else f"unreadable {error}"
             receives = int(record.attributes.approximate_receive_count or 1)
             # If the DLQ will not take it, this raises and the record stays on its queue.
             queues.dead_letter(dead_letter.queue_url, record.body, reason=reason, receive_count=receives)

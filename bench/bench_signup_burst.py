@@ -240,6 +240,8 @@ def report(ours: Run, baseline: Run) -> None:
             f"  answer p50/p99 {summary['answer_p50_ms']:.0f}/{summary['answer_p99_ms']:.0f} ms"
             f"  handler p50/p99 {summary['handler_p50_ms']:.0f}/{summary['handler_p99_ms']:.0f} ms"
             f"  full audience after {fmt(run.seconds_to_full_audience)}"
+            f"  Mailchimp requests {run.sandbox_stats.get('requests')}"
+            f" ({run.sandbox_stats.get('rejected_over_limit')} over its connection cap)"
         )
     verdict = ours.lost == 0 and ours.duplicated == 0 and ours.server_errors == 0
     print(

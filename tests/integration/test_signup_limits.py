@@ -2,6 +2,7 @@
 confirmation emails) a day, whatever the IP, counted in the state table. The signup function as
 Lambda loads it, against the Mailchimp sandbox (official SDK over HTTP) and moto (DynamoDB, SQS)."""
 
+import functools
 import json
 import time
 import uuid
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
+from chimpbridge.dal import signup_limits
 from chimpbridge.logic import signup_guard
 from tests.support.aws import REGION
 from tests.support.functions import LambdaContext
@@ -142,3 +144,14 @@ def test_a_required_form_token_turns_token_less_scripts_away(signup_api, new_ema
     assert (skipped.status, skipped.body) == (signed.status, signed.body)
     assert signup_api.member(script) is None
     assert signup_api.member(person)["status"] == "pending"
+
+
+def test_the_window_slides_so_no_24_hours_hold_more_than_the_limit(limited):
+    # Given an address signed up at 0 s and 50,000 s (LIMIT = 2)
+    take = functools.partial(signup_limits.take, limited.table, "someone@example.org", limit=LIMIT)
+    assert (take(now=1_000_000), take(now=1_050_000)) == (0, 0)
+    # Then a third one within a day of the first waits until the first leaves the window
+    assert take(now=1_080_000) == 1_000_000 + DAY - 1_080_000
+    # And once it has, one more fits, but not two (the second still counts)
+    assert take(now=1_000_000 + DAY + 1) == 0
+    assert take(now=1_000_000 + DAY + 2) == 1_050_000 + DAY - (1_000_000 + DAY + 2)

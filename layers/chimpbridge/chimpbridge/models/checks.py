@@ -96,29 +96,24 @@ class BadNumber:
         return f"Send a number of at most {MAX_NUMBER_LENGTH} characters."
 
 
-_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-
-
-def _parse_int(token: str) -> int | BadNumber:
-    return BadNumber(token) if len(token) > MAX_NUMBER_LENGTH else int(token)
-
-
-def _parse_float(token: str) -> float | BadNumber:
-    return BadNumber(token) if len(token) > MAX_NUMBER_LENGTH else float(token)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+# How NUL and lone surrogates get into a JSON string: escaped (raw ones are not valid JSON, or
+# come from bytes decoded with surrogatepass). Only a body holding one of these is walked.
+_SUSPECT_ESCAPE = re.compile(r"\\u0000|\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}|[\ud800-\udfff]")
 
 
 def json_depth_exceeds(text: str, max_depth: int) -> bool:
     """Whether arrays and objects nest deeper than ``max_depth`` (strings skipped); a scan, not
     a parse, so a body nested 100,000 times costs a loop, not a recursion."""
+    brackets = _NOT_A_BRACKET.sub("", _STRING.sub("", text))
+    if len(brackets) <= max_depth:
+        return False
     depth = 0
-    for match in _STRUCTURE.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > max_depth:
-                return True
-        elif token in ("]", "}"):
-            depth -= 1
+    for bracket in brackets:
+        depth += 1 if bracket in "[{" else -1
+        if depth > max_depth:
+            return True
     return False
 
 
@@ -137,13 +132,27 @@ def read_json(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH, text_rules:
     if json_depth_exceeds(body, max_depth):
         message = f"Nest arrays and objects at most {max_depth} levels deep."
         raise InvalidRequest("The body nests too deep.", [FieldError("body", message)])
+    bad_numbers: list[BadNumber] = []
+
+    def bad_number(token: str) -> BadNumber:
+        bad_numbers.append(BadNumber(token))
+        return bad_numbers[-1]
+
+    def parse_int(token: str) -> int | BadNumber:
+        return bad_number(token) if len(token) > MAX_NUMBER_LENGTH else int(token)
+
+    def parse_float(token: str) -> float | BadNumber:
+        return bad_number(token) if len(token) > MAX_NUMBER_LENGTH else float(token)
+
     try:
-        document = json.loads(body or "null", parse_int=_parse_int, parse_float=_parse_float, parse_constant=BadNumber)
+        document = json.loads(body or "null", parse_int=parse_int, parse_float=parse_float, parse_constant=bad_number)
     except ValueError:  # JSONDecodeError, and int()'s limit on digits
         raise InvalidRequest("The body is not valid JSON.", [FieldError("body", "Send valid JSON.")]) from None
-    errors = [FieldError(path or "body", message) for path, message in _bad_values(document, text_rules)]
-    if errors:
-        raise InvalidRequest("Some values are not valid.", errors)
+    check_text = text_rules and _SUSPECT_ESCAPE.search(body) is not None
+    if bad_numbers or check_text:  # the walk names where; most bodies need none
+        errors = [FieldError(path or "body", message) for path, message in _bad_values(document, check_text)]
+        if errors:
+            raise InvalidRequest("Some values are not valid.", errors)
     return document
 
 

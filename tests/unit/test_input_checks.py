@@ -5,9 +5,13 @@ place that turns pydantic's errors into problem fields."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from chimpbridge import settings
@@ -159,3 +163,35 @@ def test_the_checks_stay_out_of_pydantic_for_the_signup_path():
         for alias in node.names
     }
     assert not any(name and name.startswith("pydantic") for name in imported)
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+PROPERTIES = hypothesis_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CLEAN_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
+NUMBERS = st.integers(-(10**30), 10**30) | st.floats(allow_nan=False, allow_infinity=False)
+DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | NUMBERS | CLEAN_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(CLEAN_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@PROPERTIES
+@given(DOCUMENTS)
+def test_any_json_of_ours_reads_back_as_it_was_sent(document):
+    assert read_json(json.dumps(document)) == document
+    assert read_json(json.dumps(document, ensure_ascii=False).encode()) == document
+
+
+@PROPERTIES
+@given(st.text(max_size=30))
+def test_both_idioms_agree_on_any_text(value):
+    check = Checks()
+    passed = check.value_text("name", value)
+    try:
+        Named(name=value)
+        pydantic_errors = []
+    except ValidationError as exc:
+        pydantic_errors = invalid_request(exc, "invalid").errors
+    assert passed == (text_problem(value) is None) == (pydantic_errors == [])
+    assert pydantic_errors == check.errors

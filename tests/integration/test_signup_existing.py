@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from chimpbridge.logic.signup_apply import subscriber_hash
+from sandbox.mailchimp import DEFAULT_LIST_ID
 from tests.support.functions import LambdaContext, load_function
 from tests.support.signup import api_event
 
@@ -76,6 +78,31 @@ def test_an_unsubscribed_member_is_asked_to_confirm_again_without_their_details_
     assert answer.body["status"] == "pending"
     member = signup_api.member(email)
     assert (member["status"], details(member)) == ("pending", ANNS)
+
+
+def test_a_transactional_contact_joins_without_their_details_changing(signup_api, new_email):
+    # Given a contact known from purchases (transactional: never subscribed)
+    email = new_email()
+    known_member(signup_api, email, "transactional")
+    # When their address is signed up
+    answer = signup_api.post_json({"email": email, **STRANGER})
+    # Then they join as a new person would (pending: they confirm), their details as they were
+    assert answer.body["status"] == "pending"
+    member = signup_api.member(email)
+    assert (member["status"], details(member)) == ("pending", ANNS)
+
+
+def test_an_archived_contact_is_added_again_like_a_new_person(signup_api, new_email):
+    # Given a member the audience's owner archived (no longer in the audience)
+    email = new_email()
+    known_member(signup_api, email, "subscribed")
+    signup_api.lists.delete_list_member(DEFAULT_LIST_ID, subscriber_hash(email))
+    # When the address is signed up
+    answer = signup_api.post_json({"email": email, **STRANGER})
+    # Then the create adds them back, with this signup's details, to confirm by email
+    assert answer.body["status"] == "pending"
+    member = signup_api.member(email)
+    assert (member["status"], member["merge_fields"]["FNAME"]) == ("pending", "Mallory")
 
 
 def test_a_new_person_gets_all_their_details_in_one_request(signup_api, new_email):

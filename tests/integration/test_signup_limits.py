@@ -155,3 +155,15 @@ def test_the_window_slides_so_no_24_hours_hold_more_than_the_limit(limited):
     # And once it has, one more fits, but not two (the second still counts)
     assert take(now=1_000_000 + DAY + 1) == 0
     assert take(now=1_000_000 + DAY + 2) == 1_050_000 + DAY - (1_000_000 + DAY + 2)
+
+
+def test_aliases_of_one_mailbox_share_its_limit(limited):
+    # Given a Gmail mailbox signed up through two of its aliases (LIMIT = 2)
+    name = f"ann{uuid.uuid4().hex[:8]}"
+    for alias in (f"{name}+news@gmail.com", f"{name[:2]}.{name[2:]}@googlemail.com"):
+        assert sign_up(limited, alias)[0]["statusCode"] == 200
+    # When a third alias is tried
+    result, _, body = sign_up(limited, f"{name.upper()}+x@gmail.com")
+    # Then it is over the mailbox's limit, and Mailchimp never heard of it
+    assert (result["statusCode"], body["type"]) == (429, "urn:chimpbridge:problem:signup-too-many-for-address")
+    assert limited.member(f"{name.upper()}+x@gmail.com") is None

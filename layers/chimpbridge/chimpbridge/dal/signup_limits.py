@@ -1,6 +1,6 @@
 """How many signups one address made in the last day, counted in the state table.
 
-Item ``signup-limit#<sha256 of the lowercased address>`` / ``window``: ``sends`` (unix seconds of
+Item ``signup-limit#<sha256 of the address' mailbox>`` / ``window``: ``sends`` (unix seconds of
 the signups counted, oldest first, at most the limit), ``version`` (for the conditional write)
 and ``expires_at`` (TTL: a window after the newest). The address itself is not stored.
 
@@ -36,11 +36,23 @@ CONFLICT_RETRY_AFTER_SECONDS = 60
 CONNECT_TIMEOUT_SECONDS = 1.0
 READ_TIMEOUT_SECONDS = 2.0
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 _http: urllib3.PoolManager | None = None
 
 
+def mailbox(email: str) -> str:
+    """The mailbox an address delivers to, as far as it can be told from the address: lower-cased,
+    without a ``+tag`` (most providers deliver ``ann+1@`` to ``ann@``), and for Gmail without dots.
+    Otherwise a script could mail one inbox without end through its aliases."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
 def address_key(email: str) -> dict[str, Any]:
-    digest = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(mailbox(email).encode("utf-8")).hexdigest()
     return {"pk": {"S": f"signup-limit#{digest}"}, "sk": {"S": SORT_KEY}}
 
 

@@ -182,7 +182,7 @@ def enqueue(signup: Signup, *, reason: str, request_id: str | None) -> None:
         # Neither Mailchimp nor the queue took it: the one case where the person must be asked
         # to try again (503; 500 for anything but SQS itself), so it is logged as loudly as we can.
         logger.exception(
-            "signup NOT queued: Mailchimp and the signup queue both failed",
+            "signup NOT queued: it was not applied (privacy mode, or Mailchimp failed) and the signup queue failed",
             extra={"reason": reason, "error_type": type(exc).__name__, "email": signup.email},
         )
         count("SignupNotQueued")

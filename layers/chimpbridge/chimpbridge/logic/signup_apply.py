@@ -8,7 +8,8 @@ marketing permissions, ``ip_signup``. ``Signup.update_existing`` (template param
 
 The requests, cheapest first for the common case, a person who is not on the list yet:
 
-1. ``POST /lists/{id}/members`` (create only): one request adds a new person, tags included.
+1. ``POST /lists/{id}/members`` (create only): one request adds a new person, tags included
+   (an archived contact, whom the audience's owner removed, is added back the same way).
    A ``GET`` first would cost every new person a second request.
 2. Only when it answers "Member Exists": ``GET`` the member's status and tags (or, with
    ``update_existing``, the ``PUT`` upsert on the lowercased MD5, which answers the same), then

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from chimpbridge import settings
 from chimpbridge.errors import ConfigurationError, InvalidRequest
+from chimpbridge.logic import email_payload
 from chimpbridge.models.checks import (
     MAX_JSON_DEPTH,
     Checks,
@@ -195,3 +196,12 @@ def test_both_idioms_agree_on_any_text(value):
         pydantic_errors = invalid_request(exc, "invalid").errors
     assert passed == (text_problem(value) is None) == (pydantic_errors == [])
     assert pydantic_errors == check.errors
+
+
+@PROPERTIES
+@given(st.text(max_size=30))
+def test_the_hook_payload_keeps_text_by_the_same_rules(value):
+    # The transient payload's allowlist keeps a text member exactly when the text rules do
+    kept = email_payload.allowed({"plan": value}, {"plan"}).values == {"plan": value}
+
+    assert kept == (text_problem(value, email_payload.MAX_TEXT_LENGTH) is None)

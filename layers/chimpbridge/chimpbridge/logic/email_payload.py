@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chimpbridge.models.checks import text_problem
+
 MAX_TEXT_LENGTH = 200
 Scalar = str | bool | int | float
 
@@ -38,7 +40,7 @@ def _scalar(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, str):
-        return len(value) <= MAX_TEXT_LENGTH and value.isprintable()
+        return text_problem(value, MAX_TEXT_LENGTH) is None  # the text rules of every outside input
     return False
 
 

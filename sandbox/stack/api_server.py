@@ -112,6 +112,8 @@ class ApiGateway:
             return gateway_error(
                 self._only_api(), "REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLarge", str(uuid.uuid4())
             )
+        if status == HTTPStatus.NOT_IMPLEMENTED:  # a method no route has: API Gateway's answer for that
+            return self._missing_token(self._only_api())
         response_type = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
         return gateway_error(self._only_api(), response_type, status, message, "BadRequestException", str(uuid.uuid4()))
 

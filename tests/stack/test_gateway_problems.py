@@ -160,6 +160,14 @@ def test_a_request_line_http_cannot_parse_is_a_400_problem(api):
     assert json.loads(answer)["status"] == 400
 
 
+def test_a_method_no_route_has_is_the_missing_route_answer(api):
+    status, headers, answer = _raw(api, b"PROPFIND /echo HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+    assert status == 403
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(answer)["detail"] == "No route matches this method and path."
+
+
 def test_well_framed_bodies_still_arrive_whole(api):
     # Given a chunked body with an extension and a trailer, and a plain one
     chunked = b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"

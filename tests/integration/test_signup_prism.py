@@ -2,8 +2,9 @@
 the Marketing API specification (../shared/reference/mailchimp).
 
 The signup function and the worker run against the sandbox through a recording proxy, so
-every branch really happens (new member, tags for an existing one, unsubscribed to pending,
-the worker's skip_merge_validation); each recorded request is then sent to a Prism mock server
+every branch really happens (a new member's create, "Member Exists" and the read after it, tags
+for an existing one, unsubscribed to pending, the upsert where updating is allowed, the worker's
+skip_merge_validation); each recorded request is then sent to a Prism mock server
 built from the spec, which answers 422 to a request that breaks it.
 
 Skipped when the specifications or Prism (``npm ci``) are absent.
@@ -104,6 +105,10 @@ def exercise_every_branch(signup_api, new_email):
     signup_api.put_member(unsubscribed, "unsubscribed")
     signup_api.post_json({"email": subscribed, "tags": ["newsletter"]})
     signup_api.post_json({"email": unsubscribed})
+    # A site that may update existing members (the upsert, PUT)
+    signup_api.configure(SIGNUP_UPDATE_EXISTING="true")
+    signup_api.post_json({"email": subscribed, "first_name": "Sue", "language": "de"})
+    signup_api.configure(SIGNUP_UPDATE_EXISTING="false")
     # Single opt-in
     signup_api.configure(SIGNUP_DOUBLE_OPT_IN="false")
     signup_api.post_json({"email": new_email()})
@@ -136,12 +141,13 @@ def test_every_request_of_the_signup_path_passes_prism_validation(signup_api, ne
     # Given every branch of the signup path and the worker, run against the sandbox
     exercise_every_branch(signup_api, new_email)
     kinds = {(request["method"], request["path"].split("?")[0].rsplit("/", 1)[-1] == "tags") for request in recorded}
-    assert {("PUT", False), ("PATCH", False), ("POST", True)} <= kinds
+    assert {("POST", False), ("GET", False), ("PUT", False), ("PATCH", False), ("POST", True)} <= kinds
     # When each recorded request is sent to Prism
     found = [violations(prism_url, request) for request in recorded]
     # Then none breaks the Marketing API specification
     assert [item for item in found if item] == []
-    assert any(json.loads(request["body"]).get("tags") for request in recorded if request["method"] == "PUT")
+    creates = [request for request in recorded if request["method"] == "POST" and request["path"].endswith("/members")]
+    assert any(json.loads(request["body"]).get("tags") for request in creates)
 
 
 def test_the_check_catches_a_request_that_breaks_the_spec(prism_url):

@@ -28,6 +28,9 @@ class Answer:
 
 
 RESET = Answer(reset=True)
+# serve_forever polls for shutdown this often; the default half second is added to every test
+# that starts a server.
+POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -88,7 +91,9 @@ class ScriptedServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
 
     @property
     def url(self) -> str:

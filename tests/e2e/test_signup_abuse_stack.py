@@ -96,3 +96,24 @@ def test_reserved_concurrency_turns_away_what_exceeds_it(local_stack_factory):
     assert held["answer"].status_code in (200, 202)
     assert any("throttled" in line for line in stack.logs("SignupFunction"))
     sandbox.close()
+
+
+def test_one_address_gets_at_most_the_daily_limit_of_signups_whatever_the_ip(local_stack):
+    # Given the template's default limit per address (SignupMaxPerAddressPerDay 3), counted in
+    # the stack's state table
+    address = f"victim-{uuid.uuid4().hex[:12]}@example.org"
+    limit = 3
+    # When a script signs the same address up once more than that, claiming a new IP each time
+    answers = [
+        requests.post(
+            f"{local_stack.api_url}/subscribe",
+            json={"email": address},
+            headers={**SCRIPT, "X-Forwarded-For": f"198.51.100.{attempt}"},
+            timeout=30,
+        )
+        for attempt in range(limit + 1)
+    ]
+    # Then the last is refused with Retry-After, before Mailchimp could send anything
+    assert [answer.status_code for answer in answers] == [200] * limit + [429]
+    assert answers[-1].json()["type"] == "urn:chimpbridge:problem:signup-too-many-for-address"
+    assert int(answers[-1].headers["Retry-After"]) > 0

@@ -30,6 +30,7 @@ RESETS = (
     ("chimpbridge.secrets", "reset"),
     ("chimpbridge.clients", "clear"),
     ("chimpbridge.dal.aws", "clear"),
+    ("chimpbridge.dal.signup_limits", "reset"),
 )
 
 _registered = False

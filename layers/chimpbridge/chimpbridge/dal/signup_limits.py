@@ -51,6 +51,14 @@ def mailbox(email: str) -> str:
     return f"{local}@{domain}"
 
 
+def reset() -> None:
+    """Drop the pooled connection (after a SnapStart restore: chimpbridge/snapstart.py)."""
+    global _http  # noqa: PLW0603
+    if _http is not None:
+        _http.clear()
+    _http = None
+
+
 def address_key(email: str) -> dict[str, Any]:
     digest = hashlib.sha256(mailbox(email).encode("utf-8")).hexdigest()
     return {"pk": {"S": f"signup-limit#{digest}"}, "sk": {"S": SORT_KEY}}

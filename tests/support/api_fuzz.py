@@ -155,6 +155,7 @@ class Fuzzer:
         self.schema = load_schema(self.base_url, document)
         self.session = requests.Session()
         self.totals = Totals()
+        self._registry: Any = None
 
     def operations(self) -> Iterator[Any]:
         for result in self.schema.get_all_operations():
@@ -244,6 +245,9 @@ class Fuzzer:
                 self.totals.findings.append(
                     Finding(kind, label, mode, response.status_code, f"{failure.title}: {failure.message}", curl)
                 )
+        refused = self._refused_if_invalid(case, response)
+        if refused:
+            self.totals.findings.append(Finding("schema", label, mode, response.status_code, refused, curl))
         problem = problem_json_error(label, case.method, response)
         if problem:
             self.totals.findings.append(Finding("problem", label, mode, response.status_code, problem, curl))
@@ -251,6 +255,34 @@ class Fuzzer:
         if caller == "anonymous" and allowed is not None and response.status_code not in allowed:
             message = f"a stranger got {response.status_code}, not one of {sorted(allowed)}"
             self.totals.findings.append(Finding("refusal", label, mode, response.status_code, message, curl))
+
+    def _refused_if_invalid(self, case: Any, response: requests.Response) -> str | None:
+        """A JSON body the document forbids must be refused (4xx); form posts are read leniently
+        on purpose (Mailchimp's embedded forms, webhook senders), as the document says."""
+        if case.media_type != "application/json" or response.status_code >= 400 or not hasattr(case.body, "keys"):
+            return None
+        content = case.operation.definition.raw.get("requestBody", {}).get("content", {})
+        schema = content.get("application/json", {}).get("schema")
+        if schema is None:
+            return None
+        body = {name: value for name, value in case.body.items() if value is not None}  # null: not sent
+        if case.operation.label == "POST /subscribe" and (body.get("_honeypot") or body.get("honeypot")):
+            return None  # a bot: answered as a person is, nothing read further (documented)
+        errors = [error.message for error in self.validator(schema).iter_errors(body)]
+        return f"a body the document forbids was accepted: {errors[0][:200]}" if errors else None
+
+    def validator(self, schema: dict[str, Any]) -> Any:
+        """JSON Schema 2020-12 (OpenAPI 3.1's dialect) with the document's #/components resolved."""
+        import jsonschema  # noqa: PLC0415
+        from referencing import Registry, Resource  # noqa: PLC0415
+        from referencing.jsonschema import DRAFT202012  # noqa: PLC0415
+
+        if self._registry is None:
+            document = Resource.from_contents(self.schema.raw_schema, default_specification=DRAFT202012)
+            self._registry = Registry().with_resource("urn:openapi", document)
+        rooted = json.loads(json.dumps(schema).replace('"#/components/', '"urn:openapi#/components/'))
+        checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+        return jsonschema.Draft202012Validator(rooted, registry=self._registry, format_checker=checker)
 
     # ---------------------------------------------------------------- credentials
     def _anonymise(self, case: Any) -> None:

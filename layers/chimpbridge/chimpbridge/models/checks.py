@@ -158,7 +158,8 @@ def read_json(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH, text_rules:
 
 def _bad_values(document: Any, text_rules: bool) -> Iterator[tuple[str, str]]:
     """(path, message) of every bad number, and of every string or key that breaks the rules
-    for all text; the depth is bounded already, the walk keeps its own stack anyway."""
+    for all text, in document order; the depth is bounded already, the walk keeps its own stack
+    anyway."""
     stack: list[tuple[str, Any]] = [("", document)]
     while stack:
         path, value = stack.pop()
@@ -167,15 +168,20 @@ def _bad_values(document: Any, text_rules: bool) -> Iterator[tuple[str, str]]:
         elif isinstance(value, str):
             if text_rules and (_SURROGATE.search(value) or "\x00" in value):
                 yield path, SURROGATE_MESSAGE if _SURROGATE.search(value) else CONTROL_MESSAGE
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                child = f"{path}.{key}" if path else str(key)
-                if text_rules and (_SURROGATE.search(key) or "\x00" in key):
-                    yield _printable(child), "Remove the invalid characters from this name."
-                    continue
-                stack.append((child, item))
-        elif isinstance(value, list):
-            stack.extend((f"{path}.{index}" if path else str(index), item) for index, item in enumerate(value))
+        elif isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            children = [(f"{path}.{key}" if path else str(key), key, item) for key, item in items]
+            for child, key, item in reversed(children):  # popped in document order
+                if text_rules and isinstance(key, str) and (_SURROGATE.search(key) or "\x00" in key):
+                    stack.append((_printable(child), _BadName()))
+                else:
+                    stack.append((child, item))
+        elif isinstance(value, _BadName):
+            yield path, "Remove the invalid characters from this name."
+
+
+class _BadName:
+    """A member whose name breaks the rules for all text, reported where it stands."""
 
 
 def _printable(path: str) -> str:

@@ -12,7 +12,10 @@ import io
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chimpbridge.dal import aws
+from chimpbridge.errors import ImportFailed
 from chimpbridge.models.audience_import import ImportObject
 
 if TYPE_CHECKING:
@@ -43,13 +46,24 @@ class _BodyReader(io.RawIOBase):
 
 
 def open_object(source: ImportObject) -> IO[bytes]:
-    """The object's bytes as a buffered binary stream (read as they arrive)."""
+    """The object's bytes as a buffered binary stream (read as they arrive). A file that is gone
+    or was replaced is :class:`ImportFailed`: no retry brings the run's content back."""
     request: dict[str, Any] = {"Bucket": source.bucket, "Key": source.key}
     if source.version_id:
         request["VersionId"] = source.version_id
     else:
         request["IfMatch"] = f'"{source.etag}"'
-    response = aws.s3().get_object(**request)
+    try:
+        response = aws.s3().get_object(**request)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "412"):
+            raise ImportFailed(
+                "the file was replaced while it was imported (the new upload is a run of its own)"
+            ) from None
+        if code in ("NoSuchKey", "NoSuchVersion", "404"):
+            raise ImportFailed("the file is gone") from None
+        raise
     return io.BufferedReader(_BodyReader(response["Body"]), buffer_size=256 * 1024)
 
 
@@ -110,9 +124,14 @@ def _parts(bucket: str, run_id: str, parts: int) -> Iterable[bytes]:
         yield s3.get_object(Bucket=bucket, Key=part_key(run_id, number))["Body"].read()
 
 
-def delete_parts(bucket: str, run_id: str, parts: int) -> None:
-    """Remove the run's staged parts (what is left behind expires with the staging prefix)."""
+def delete_parts(bucket: str, run_id: str, parts: int) -> bool:
+    """Remove the run's staged parts; False if some could not be (they expire with the staging
+    prefix, so the run does not fail for them)."""
     keys: list[ObjectIdentifierTypeDef] = [{"Key": part_key(run_id, number)} for number in range(1, parts + 1)]
     s3 = aws.s3()
-    for start in range(0, len(keys), 1000):
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
+    try:
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
+    except (ClientError, BotoCoreError):
+        return False
+    return True

@@ -34,10 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chimpbridge import clients, settings
-from chimpbridge.dal import events, import_objects
+from chimpbridge.dal import aws_errors, events, import_objects
 from chimpbridge.dal.import_state import ImportState, StateContention
 from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.errors import ImportBusy, ImportFailed, ImportInterrupted, MailchimpApiError, UpstreamError
@@ -57,14 +56,6 @@ from chimpbridge.observability import count, logger, mask_emails
 
 LAMBDA_MAX_SECONDS = 900
 LEASE_MARGIN_SECONDS = 60  # Step Functions' own delays between a retry's wait and the call
-_TRANSIENT_AWS_CODES = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "InternalError",
-    "ServiceUnavailable",
-}
 
 
 def run(job: ImportJob) -> ImportJob:
@@ -112,11 +103,9 @@ def _is_transient(error: BaseException) -> bool:
         return True
     if isinstance(error, UpstreamError):
         return error.transient
-    if isinstance(error, ClientError):
-        details = error.response
-        status = int(details.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return status >= 500 or details.get("Error", {}).get("Code") in _TRANSIENT_AWS_CODES
-    return isinstance(error, BotoCoreError | requests.RequestException | ConnectionError)
+    if aws_errors.is_aws_error(error):
+        return aws_errors.is_transient(error)
+    return isinstance(error, requests.RequestException | ConnectionError)
 
 
 class AudienceImport:
@@ -223,10 +212,7 @@ class AudienceImport:
         checker = RowChecker(self.list_id, columns, self.config.field_map, trust_consent=checkpoint.trust_consent)
         done_ahead = set(checkpoint.done_ahead)
         taken = 0
-        try:
-            stream = import_objects.open_object(self.source)
-        except ClientError as error:
-            raise _unreadable(error) from None
+        stream = import_objects.open_object(self.source)
         with stream, ThreadPoolExecutor(self.config.max_connections, thread_name_prefix="import") as pool:
             header, rows = read_rows(stream, checkpoint.format or "csv")
             if header is not None and not any(columns(column).meaning == "email" for column in header):
@@ -337,9 +323,7 @@ class AudienceImport:
             self.state.delete_checkpoint(self.run_id)
             self.state.release(self.owner)
             count("ImportAborted")
-        try:
-            import_objects.delete_parts(bucket, self.run_id, checkpoint.parts)
-        except (ClientError, BotoCoreError):
+        if not import_objects.delete_parts(bucket, self.run_id, checkpoint.parts):
             logger.warning("staged report parts left behind (they expire)", extra=self._about())
         counts = checkpoint.counts
         logger.info(
@@ -374,15 +358,6 @@ class AudienceImport:
         checkpoint.finished_at = datetime.now(UTC).replace(microsecond=0)
         checkpoint.owner = self.owner
         return self._publish(checkpoint, "aborted", _failure_of(self.job.error))
-
-
-def _unreadable(error: ClientError) -> ImportFailed | ClientError:
-    code = error.response.get("Error", {}).get("Code")
-    if code in ("PreconditionFailed", "412"):
-        return ImportFailed("the file was replaced while it was imported (the new upload is a run of its own)")
-    if code in ("NoSuchKey", "NoSuchVersion", "404"):
-        return ImportFailed("the file is gone")
-    return error
 
 
 def _describe(error: BaseException) -> str:

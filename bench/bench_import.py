@@ -21,6 +21,13 @@ applied to the whole file; the report says so.
 Printed: seconds, rows per second, ratio to the floor, peak RSS, requests, the most at once and
 any refused over the cap; the tutorial's rate and its time for the whole file. Targets: within
 1.15x of the floor, peak RSS under 200 MB. Results also go to bench/results/import.json.
+
+``BENCH_IMPORT_STACK=1`` runs instead the local stack end to end, as a person would: the
+repository's template on loopback (sandbox without latency), ``BENCH_IMPORT_ROWS`` rows of
+which 1% are bad and one names a subscribed member, uploaded to the stack's bucket; the
+stack's EventBridge rule starts the import; timed until the summary appears, then checked:
+every valid row in the audience, the subscribed member untouched, exactly the bad rows
+reported, counts that add up.
 """
 
 from __future__ import annotations
@@ -292,7 +299,70 @@ def report(imported: dict[str, Any], tutorial: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def stack_end_to_end() -> None:
+    """The local stack, upload to summary (the opt-in scenario of the module docstring)."""
+    import gzip  # noqa: PLC0415 - this scenario only
+
+    from sandbox.mailchimp.client import SandboxClient  # noqa: PLC0415
+    from sandbox.stack.stack import LocalStack  # noqa: PLC0415
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["Email Address", "First Name", "Last Name"])
+    bad = set()
+    for index in range(ROWS):
+        email = f"stack.{index}@example.org"
+        if index % 100 == 99:
+            email, bad = f"stack {index} at example.org", bad | {index + 1}
+        writer.writerow([email, f"First{index}", f"Last{index}"])
+    with LocalStack(
+        REPO_ROOT / "template.yaml",
+        api_port=0,
+        sandbox_port=0,
+        moto_port=0,
+        serve_api=False,
+        moto_in_child_process=True,
+        parameter_overrides={"ImportMaxConnections": "10"},
+        log_sink=lambda source, line: None,
+    ) as stack:
+        sandbox = SandboxClient(str(stack.sandbox_url))
+        list_id = uuid.uuid4().hex[:10]
+        sandbox.seed(list_id, 0)
+        sandbox.marketing_sdk().lists.add_list_member(
+            list_id, {"email_address": "stack.0@example.org", "status": "subscribed"}
+        )
+        s3, bucket, key = stack.client("s3"), stack.resource("ExportBucket").name, f"imports/{list_id}/stack.csv.gz"
+        started = time.perf_counter()
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(text.getvalue().encode()))
+        while True:
+            try:
+                summary = json.loads(s3.get_object(Bucket=bucket, Key=f"{key}.summary.json")["Body"].read())
+                break
+            except s3.exceptions.NoSuchKey:
+                time.sleep(1)
+        seconds = time.perf_counter() - started
+        results = gzip.decompress(s3.get_object(Bucket=bucket, Key=f"{key}.results.csv.gz")["Body"].read())
+        skipped = {
+            int(row["row"]) for row in csv.DictReader(io.StringIO(results.decode())) if row["outcome"] == "skipped"
+        }
+        total = sandbox.marketing_sdk().lists.get_list_members_info(list_id, count=1)["total_items"]
+        her = sandbox.marketing_sdk().lists.get_list_member(list_id, "stack.0@example.org")["status"]
+        counts = summary["counts"]
+    adds_up = counts["created"] + counts["updated"] + counts["unchanged"] + counts["skipped"] == counts["rows"] == ROWS
+    print(
+        f"local stack end to end, no latency: {ROWS:,} rows ({len(bad):,} bad) uploaded to summary in {seconds:.0f} s"
+    )
+    print(
+        f"  members {total:,} (valid rows {ROWS - len(bad):,}); subscribed member still {her}; "
+        f"skipped rows exactly the bad ones: {skipped == bad}; counts add up: {adds_up}; "
+        f"invocations {summary['invocations']}; {counts}"
+    )
+
+
 def main() -> None:
+    if os.environ.get("BENCH_IMPORT_STACK", "0") != "0":
+        stack_end_to_end()
+        return
     moto_port, sandbox_port = free_port(), free_port()
     moto = start_moto(moto_port)
     sandbox_process = start_sandbox(sandbox_port)

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from chimpbridge.errors import ImportBusy, ImportFailed
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.mailchimp.server import SandboxServer
 from tests.support.audience_import import ImportWorld, audience_members, csv_bytes, member_hash
@@ -227,3 +228,49 @@ def test_reports_and_objects_outside_imports_are_not_imported(world: ImportWorld
 
     # Then nothing is imported
     assert [outcome["outcome"] for outcome in outcomes] == ["ignored", "ignored"]
+
+
+def test_a_run_that_cannot_finish_is_aborted_with_a_report_and_leaves_nothing_behind(world: ImportWorld) -> None:
+    # Given a file for an audience that does not exist
+    missing = "0123456789"
+    event = world.upload(missing, "nowhere.csv", csv_bytes(HEADER, people(3)))
+    world.published()
+    execution = "abort-test"
+
+    # When the run fails and the state machine's catch calls with action abort
+    with pytest.raises(ImportFailed) as failure:
+        world.invoke(event, execution=execution)
+    cause = json.dumps({"errorType": "ImportFailed", "errorMessage": str(failure.value)})
+    aborted = world.invoke(
+        {**event, "action": "abort", "error": {"Error": "ImportFailed", "Cause": cause}}, execution=execution
+    )
+
+    # Then the summary and the event say aborted and why, and nothing of the run is left to block another
+    assert aborted["done"] is True and aborted["result"]["outcome"] == "aborted"
+    summary = world.summary(event["detail"]["object"]["key"])
+    assert summary["outcome"] == "aborted" and "was not found" in summary["error"]
+    (published,) = [item for item in world.published() if item["source"] == "chimpbridge.import"]
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(published["detail"])
+    assert published["detail"]["outcome"] == "aborted"
+    assert world.state_items(missing) == {}
+
+
+def test_a_second_file_for_the_same_audience_waits_for_the_first(world: ImportWorld) -> None:
+    # Given a run that has taken the audience and is not done
+    list_id = world.new_audience()
+    world.configure(IMPORT_MAX_ROWS_PER_INVOCATION="50")
+    first = world.upload(list_id, "first.csv", csv_bytes(HEADER, people(120)))
+    second = world.upload(list_id, "second.csv", csv_bytes(HEADER, people(10, start=500)))
+    progress = world.invoke(first, execution="first")
+    assert progress["done"] is False
+
+    # When the second file's run starts, then after the first is done
+    with pytest.raises(ImportBusy):
+        world.invoke(second, execution="second")
+    world.run(progress, execution="first")
+    done = world.run(second, execution="second")
+
+    # Then it waited, then ran
+    assert done["result"]["outcome"] == "imported" and done["result"]["counts"]["created"] == 10
+    assert len(audience_members(world.sandbox, list_id)) == 130

@@ -41,7 +41,9 @@ EVENT_TAP_RULE = "local-every-event"
 NOT_EMULATED = {
     "AWS::Scheduler::Schedule": "schedules do not fire locally; run the function with make invoke",
     "AWS::StepFunctions::StateMachine": "state machines do not run locally",
-    "AWS::Serverless::StateMachine": "state machines do not run locally",
+    "AWS::Serverless::StateMachine": (
+        "state machines do not run locally, but for their EventBridge rules' events (sandbox/stack/state_machines.py)"
+    ),
     "Custom::MailchimpWebhooks": (
         "custom resources do not run locally; register the webhook in the sandbox with "
         "make invoke FN=MailchimpWebhookRegistrarFunction EVENT=events/mailchimp_webhook_registrar/create.json"

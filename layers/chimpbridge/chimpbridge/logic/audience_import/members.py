@@ -8,8 +8,9 @@ Applying is ``PUT /lists/{id}/members/{md5(lower(email))}`` with ``status_if_new
 ``status``: a new member gets the row's status (pending unless consent is given and trusted),
 an existing one keeps the status it has, subscribed or not. Tags in the body apply only to a
 member the PUT creates; an existing member missing some gets them through the tags endpoint,
-only when the row has tags. Mailchimp's answers about the person (forgotten, compliance
-state, fake-looking address) are outcomes of the row, reported, never retried.
+only when the row has tags (so would a new one, should Mailchimp leave a PUT's tags out).
+Mailchimp's answers about the person (forgotten, compliance state, fake-looking address) are
+outcomes of the row, reported, never retried.
 
 The outcome is read from Mailchimp's answer, as Mailchimp does not say whether a PUT created:
 nothing changed (``last_changed`` is older than the call) is ``unchanged``; a change that
@@ -204,6 +205,7 @@ def apply(lists: Any, list_id: str, planned: Planned) -> RowResult:
         if missing:
             body = {"tags": [{"name": tag, "status": "active"} for tag in missing]}
             lists.update_list_member_tags(list_id, member_id, body)
+            member = {**member, "tags": [*(member.get("tags") or []), *({"name": tag} for tag in missing)]}
             changed = True
     except MailchimpApiError as error:
         reason = _about_the_person(error)
@@ -214,7 +216,7 @@ def apply(lists: Any, list_id: str, planned: Planned) -> RowResult:
         return RowResult(planned.number, planned.email, "skipped", reason, error.title or None)
     if not changed:
         return RowResult(planned.number, planned.email, "unchanged")
-    if not missing and _as_the_row_makes_it(member, planned):
+    if _as_the_row_makes_it(member, planned):
         return RowResult(planned.number, planned.email, "created")
     return RowResult(planned.number, planned.email, "updated")
 

@@ -160,3 +160,19 @@ def test_an_exported_audience_imports_back_into_an_empty_one_unchanged(
     summary = world.summary(event["detail"]["object"]["key"])["counts"]
     assert summary["skipped_by_reason"] == {"status-cleaned": len(cleaned)}
     assert summary["created"] == 400 - len(cleaned) and summary["rows"] == 400
+
+
+def test_an_invocation_stops_before_its_deadline_and_the_next_one_continues(world: ImportWorld) -> None:
+    # Given invocations that must stop taking rows when less than all of their time is left
+    list_id = world.new_audience()
+    world.configure(IMPORT_STOP_BEFORE_DEADLINE_SECONDS="900")
+    event = world.upload(list_id, "deadline.csv", a_file())
+
+    # When the first invocation runs, then the state machine's loop
+    first = world.invoke(event, execution="deadline")
+    final = world.run(first, execution="deadline")
+
+    # Then the first stopped after one chunk (50 rows) with its progress, and the rest followed
+    assert first["done"] is False and first["progress"]["rows"] == 50
+    assert final["result"]["counts"]["rows"] == ROWS
+    assert world.summary(event["detail"]["object"]["key"])["invocations"] == ROWS // 50

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
@@ -221,24 +222,29 @@ class AudienceImport:
             for row in rows:
                 if row.number < checkpoint.next_row or row.number in done_ahead:
                     continue
+                if len(chunk) == self.config.chunk_rows:
+                    # A full chunk goes once a row after it is seen: stopping then always leaves
+                    # rows for the next invocation, never an invocation that finds none.
+                    started = time.monotonic()
+                    self._apply_chunk(pool, checker, checkpoint, chunk)
+                    taken += len(chunk)
+                    chunk = []
+                    if self._should_stop(taken, time.monotonic() - started):
+                        return False
                 chunk.append(row)
-                if len(chunk) < self.config.chunk_rows:
-                    continue
-                self._apply_chunk(pool, checker, checkpoint, chunk)
-                taken += len(chunk)
-                chunk = []
-                if self._should_stop(taken):
-                    return False
             if chunk:
                 self._apply_chunk(pool, checker, checkpoint, chunk)
         return True
 
-    def _should_stop(self, taken: int) -> bool:
+    def _should_stop(self, taken: int, last_chunk_seconds: float) -> bool:
+        """After ``taken`` rows: whether the next chunk might not end (with its checkpoint)
+        before the deadline, judged by how long the last one took (Mailchimp's pace changes)."""
         limit = self.config.max_rows_per_invocation
         if limit and taken >= limit:
             return True
         remaining = remaining_invocation_seconds()
-        return remaining is not None and remaining < self.config.stop_before_deadline_seconds
+        needed = self.config.stop_before_deadline_seconds + 2 * last_chunk_seconds
+        return remaining is not None and remaining < needed
 
     def _apply_chunk(
         self, pool: ThreadPoolExecutor, checker: RowChecker, checkpoint: ImportCheckpoint, chunk: list[Row]

@@ -442,7 +442,8 @@ class ImportSettings(EnvModel):
     chunk_rows: int = env("IMPORT_CHUNK_ROWS", integer(ge=1, le=10_000), default=500)
     # 0: as many rows as the invocation's time allows. A limit makes invocations short and even.
     max_rows_per_invocation: int = env("IMPORT_MAX_ROWS_PER_INVOCATION", integer(ge=0), default=0)
-    # Stop taking new rows this long before the Lambda deadline, then checkpoint.
+    # Stop taking new rows when less than this (plus twice the last chunk's time) is left before
+    # the Lambda deadline, then checkpoint.
     stop_before_deadline_seconds: float = env("IMPORT_STOP_BEFORE_DEADLINE_SECONDS", seconds, default=30)
     # The longest the state machine waits before calling again (statemachine/audience_import.asl.json):
     # the lock lease outlives it, so it never lapses under a live run.

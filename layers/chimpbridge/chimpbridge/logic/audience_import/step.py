@@ -94,9 +94,10 @@ def _not_an_import(job: ImportJob, config: settings.ImportSettings) -> str | Non
     return None
 
 
-def run_id_of(list_id: str, etag: str, size: int) -> str:
-    """The same content into the same audience is the same run."""
-    return hashlib.sha256(f"{list_id}|{etag}|{size}".encode()).hexdigest()[:20]
+def run_id_of(list_id: str, etag: str) -> str:
+    """The same content (ETag) into the same audience is the same run, whatever its key, and
+    whether the job came from S3's event or was written by hand."""
+    return hashlib.sha256(f"{list_id}|{etag}".encode()).hexdigest()[:20]
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -117,7 +118,7 @@ class AudienceImport:
         self.source = job.object
         self.list_id = str(list_id_of(job.object.key))
         self.owner = job.owner
-        self.run_id = run_id_of(self.list_id, job.object.etag, job.object.size)
+        self.run_id = run_id_of(self.list_id, job.object.etag)
         self.state = ImportState(config.state_table, self.list_id)
         self._lists: Any = None
 

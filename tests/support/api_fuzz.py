@@ -245,7 +245,7 @@ class Fuzzer:
                 self.totals.findings.append(
                     Finding(kind, label, mode, response.status_code, f"{failure.title}: {failure.message}", curl)
                 )
-        refused = self._refused_if_invalid(case, response)
+        refused = self._refused_if_invalid(case, response, caller)
         if refused:
             self.totals.findings.append(Finding("schema", label, mode, response.status_code, refused, curl))
         problem = problem_json_error(label, case.method, response)
@@ -256,7 +256,7 @@ class Fuzzer:
             message = f"a stranger got {response.status_code}, not one of {sorted(allowed)}"
             self.totals.findings.append(Finding("refusal", label, mode, response.status_code, message, curl))
 
-    def _refused_if_invalid(self, case: Any, response: requests.Response) -> str | None:
+    def _refused_if_invalid(self, case: Any, response: requests.Response, caller: str) -> str | None:
         """A JSON body the document forbids must be refused (4xx); form posts are read leniently
         on purpose (Mailchimp's embedded forms, webhook senders), as the document says."""
         if case.media_type != "application/json" or response.status_code >= 400 or not hasattr(case.body, "keys"):
@@ -265,8 +265,8 @@ class Fuzzer:
         schema = content.get("application/json", {}).get("schema")
         if schema is None:
             return None
-        body = {name: value for name, value in case.body.items() if value is not None}  # null: not sent
-        if case.operation.label == "POST /subscribe" and (body.get("_honeypot") or body.get("honeypot")):
+        body = _without_nulls(case.body)  # a null member counts as not sent (documented)
+        if case.operation.label == "POST /subscribe" and _looks_automated(body, caller):
             return None  # a bot: answered as a person is, nothing read further (documented)
         errors = [error.message for error in self.validator(schema).iter_errors(body)]
         return f"a body the document forbids was accepted: {errors[0][:200]}" if errors else None
@@ -331,6 +331,19 @@ class Fuzzer:
                 "X-Mandrill-Signature": mandrill_signature(self.keys.mandrill_key, url, fields),
             }
         return kwargs
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _without_nulls(member) for name, member in value.items() if member is not None}
+    return value
+
+
+def _looks_automated(body: dict[str, Any], caller: str) -> bool:
+    """A filled honeypot, or (from a stranger, who has no valid one) any form token at all."""
+    honeypot = body.get("_honeypot") or body.get("honeypot")
+    token = body.get("_form_token", body.get("form_token"))
+    return bool(honeypot) or (caller == "anonymous" and token is not None)
 
 
 def problem_json_error(label: str, method: str, response: requests.Response) -> str | None:

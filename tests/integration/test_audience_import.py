@@ -274,3 +274,22 @@ def test_a_second_file_for_the_same_audience_waits_for_the_first(world: ImportWo
     # Then it waited, then ran
     assert done["result"]["outcome"] == "imported" and done["result"]["counts"]["created"] == 10
     assert len(audience_members(world.sandbox, list_id)) == 130
+
+
+def test_a_row_mailchimp_refuses_for_a_field_is_reported_with_the_field(world: ImportWorld) -> None:
+    # Given an audience whose COMPANY merge field is required, and a row without it
+    list_id = world.new_audience()
+    world.sandbox.marketing_sdk().lists.add_list_merge_field(
+        list_id, {"tag": "COMPANY", "name": "Company", "type": "text", "required": True}
+    )
+    rows = [["one@example.org", "One", "", "", "Acme"], ["two@example.org", "Two", "", "", ""]]
+    event = world.upload(list_id, "required.csv", csv_bytes([*HEADER, "Company"], rows))
+
+    # When it is imported
+    world.run(event)
+
+    # Then the row is skipped, its reason and detail naming the field (never the address)
+    first, second = world.results(event["detail"]["object"]["key"])
+    assert first["outcome"] == "created"
+    assert (second["outcome"], second["reason"]) == ("skipped", "invalid-field")
+    assert second["detail"].endswith(": COMPANY") and "two@" not in second["detail"]

@@ -213,7 +213,13 @@ def apply(lists: Any, list_id: str, planned: Planned) -> RowResult:
             if error.status == 404:
                 raise ImportFailed(f"audience {list_id} was not found") from None
             raise
-        return RowResult(planned.number, planned.email, "skipped", reason, error.title or None)
+        fields = sorted(
+            {str(item.get("field")) for item in error.errors if isinstance(item, dict) and item.get("field")}
+        )
+        detail = (
+            f"{error.title}: {', '.join(fields)}" if fields else error.title
+        )  # never Mailchimp's detail (the address)
+        return RowResult(planned.number, planned.email, "skipped", reason, detail or None)
     if not changed:
         return RowResult(planned.number, planned.email, "unchanged")
     if _as_the_row_makes_it(member, planned):

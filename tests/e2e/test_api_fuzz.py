@@ -5,6 +5,8 @@ no stranger let through. A few examples per case here; ``make fuzz`` runs the lo
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 import yaml
@@ -76,3 +78,25 @@ def test_an_error_that_is_not_problem_json_is_a_finding():
     assert problem_json_error("POST /subscribe", "POST", string_status)
     assert problem_json_error("POST /subscribe", "POST", good) is None
     assert problem_json_error("HEAD /webhooks/mandrill", "HEAD", gateway) is None
+
+
+def test_a_json_body_the_document_forbids_must_be_refused(stack: RunningStack):
+    # Given a copy of the document that allows only 3-character names in a hook body
+    document = yaml.safe_load(DOCUMENT.read_text())
+    document["components"]["schemas"]["HookBody"]["properties"]["name"]["properties"]["first"] = {"maxLength": 3}
+    fuzzer = Fuzzer(stack.api_url, document=document)
+    operation = next(op for op in fuzzer.operations() if op.label == "POST /hooks/{hook}")
+    body = {
+        "identity_id": str(uuid.uuid4()),
+        "email": f"ada-{uuid.uuid4().hex[:8]}@example.com",
+        "name": {"first": "Augusta"},
+        "flow": {"id": str(uuid.uuid4())},
+    }
+
+    # When the real hook accepts Augusta (202)
+    response = fuzzer.call(operation.Case(body=body, media_type="application/json"), "authenticated", "check")
+
+    # Then the accepted body is a finding
+    assert isinstance(response, requests.Response) and response.status_code == 202
+    assert [finding.kind for finding in fuzzer.totals.findings] == ["schema"]
+    assert "forbids" in fuzzer.totals.findings[0].message

@@ -31,32 +31,31 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import io
 import json
 import math
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import psutil
-import requests
 
 from bench.bench_sandbox import cpu_seconds
-from bench.support import free_port, start_sandbox
+from bench.support import (
+    REPO_ROOT,
+    FifteenMinuteContext,
+    FunctionBench,
+    load_function,
+    sandbox_and_moto_processes,
+    write_result,
+)
 from chimpbridge.logic.export import paging
 from sandbox.mailchimp import MARKETING_API_KEY
-from sandbox.stack.resources import create_from_template
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "export.json"
 SIZES = [int(size) for size in os.environ.get("BENCH_EXPORT_SIZES", "5000,20000,50000,200000").split(",")]
 EXPORT_FORMAT = os.environ.get("BENCH_EXPORT_FORMAT", "csv")
@@ -66,16 +65,8 @@ LATENCY_SECONDS = 0.5
 MAX_CONNECTIONS = 10
 CONCURRENCY = 8
 PAGE_SIZE = paging.PAGE_SIZE // SCALE  # what the export asks for (the child sets it)
-REGION = "us-east-1"
 TARGET_FLOOR_RATIO = 1.15
 TARGET_RSS_BYTES = 200 * 1024 * 1024
-AWS_ENV = {
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 
 
 @dataclass
@@ -111,36 +102,15 @@ def floor_seconds(members: int) -> float:
 
 
 # ---------------------------------------------------------------- the two child processes
-class _Context:
-    """What the handler reads from Lambda's context: a 15-minute deadline."""
-
-    function_name = "bench-audience-export"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-audience-export"
-    aws_request_id = "bench"
-
-    def __init__(self) -> None:
-        self._deadline = time.monotonic() + 900
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
-
-
 def child_export(list_id: str) -> dict[str, Any]:
     """In the child: the export function, called until the job is done."""
-    spec = importlib.util.spec_from_file_location("audience_export_app", REPO_ROOT / "functions/audience_export/app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    # Module imports belong to the Lambda init phase, in both children: boto3 is imported
-    # lazily by the layer (for the API functions' cold start), so import it here, untimed.
-    importlib.import_module("boto3")
+    module = load_function("audience_export")
     paging.PAGE_SIZE = PAGE_SIZE
     job: dict[str, Any] = {"audiences": [list_id], "mode": "full", "format": EXPORT_FORMAT}
     started = time.perf_counter()
     invocations = 0
     while not job.get("done"):
-        job = module.lambda_handler(job, _Context())
+        job = module.lambda_handler(job, FifteenMinuteContext("bench-audience-export", 1024))
         invocations += 1
     seconds = time.perf_counter() - started
     return {
@@ -186,97 +156,34 @@ def child_tutorial(list_id: str, sandbox_url: str) -> dict[str, Any]:
 def child_main(argv: list[str]) -> None:
     way, list_id, sandbox_url = argv
     result = child_export(list_id) if way == "export" else child_tutorial(list_id, sandbox_url)
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    write_result(result)
 
 
 # ---------------------------------------------------------------- the parent
-def start_moto(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-            return process
-        except requests.exceptions.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("moto did not start")
-
-
-class Bench:
+class Bench(FunctionBench):
     def __init__(self, sandbox_url: str, sandbox: psutil.Process, moto_url: str) -> None:
-        self.sandbox_url = sandbox_url
-        self.sandbox = sandbox
-        self.moto_url = moto_url
-        self.control = requests.Session()
-        aws = {"endpoint_url": moto_url, "region_name": REGION}
-        # The export's table and bucket exactly as template.yaml declares them.
-        created = create_from_template(
-            REPO_ROOT / "template.yaml",
-            moto_url,
-            ["StateTable", "ExportBucket"],
-            stack_name=f"bench-{uuid.uuid4().hex[:8]}",
-        )
-        self.table, self.bucket = created["StateTable"].name, created["ExportBucket"].name
-        self.secret_arn = boto3.client("secretsmanager", **aws).create_secret(
-            Name=f"bench/{uuid.uuid4()}", SecretString=json.dumps({"api_key": MARKETING_API_KEY})
-        )["ARN"]
-
-    def _sandbox(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.control.request(method, f"{self.sandbox_url}/_sandbox{path}", json=body, timeout=600)
-        response.raise_for_status()
-        return response.json()
-
-    def audience(self, members: int) -> str:
-        self._sandbox("POST", "/reset")
-        list_id = uuid.uuid4().hex[:10]
-        self._sandbox("POST", "/seed", {"list_id": list_id, "count": members, "seed": 7})
-        return list_id
+        super().__init__(sandbox_url, sandbox, moto_url, ["StateTable", "ExportBucket"])
+        self.table, self.bucket = self.resources["StateTable"].name, self.resources["ExportBucket"].name
 
     def measure(self, way: str, members: int) -> Run:
-        list_id = self.audience(seeded(members))
-        self._sandbox("PUT", "/faults", {"latency_ms": LATENCY_SECONDS * 1000, "max_connections": MAX_CONNECTIONS})
-        environment = {
-            **os.environ,
-            **AWS_ENV,
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "MAILCHIMP_SECRET_ARN": self.secret_arn,
-            "MAILCHIMP_API_URL": f"{self.sandbox_url}/3.0",
-            "MAILCHIMP_READ_TIMEOUT_SECONDS": "60",
-            "STATE_TABLE": self.table,
-            "EXPORT_BUCKET": self.bucket,
-            "EXPORT_CONCURRENCY": str(CONCURRENCY),
-            "EXPORT_SETTLE_SECONDS": "0",
-            "POWERTOOLS_SERVICE_NAME": "chimpbridge",
-            "POWERTOOLS_METRICS_NAMESPACE": "ChimpBridge",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers" / "chimpbridge"), str(REPO_ROOT)]),
-        }
+        list_id = self.audience(count=seeded(members), seed=7)
+        self.sandbox_call("PUT", "/faults", {"latency_ms": LATENCY_SECONDS * 1000, "max_connections": MAX_CONNECTIONS})
+        environment = self.environment(
+            MAILCHIMP_READ_TIMEOUT_SECONDS="60",
+            STATE_TABLE=self.table,
+            EXPORT_BUCKET=self.bucket,
+            EXPORT_CONCURRENCY=str(CONCURRENCY),
+            EXPORT_SETTLE_SECONDS="0",
+        )
         cpu_before = cpu_seconds(self.sandbox)
-        completed = subprocess.run(  # noqa: PLW1510 - checked below, with the child's output
-            [sys.executable, "-m", "bench.bench_export", "--child", way, list_id, self.sandbox_url],
-            cwd=REPO_ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
+        result = self.run_child(
+            "bench.bench_export", [way, list_id, self.sandbox_url], environment, f"{way} at {members:,}"
         )
         sandbox_cpu = cpu_seconds(self.sandbox) - cpu_before
-        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
-        if completed.returncode != 0 or not lines:
-            raise RuntimeError(f"{way} at {members:,} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
-        result = json.loads(lines[-1].removeprefix("RESULT "))
         if result["rows"] != seeded(members):
             raise RuntimeError(f"{way} exported {result['rows']:,} members of {seeded(members):,}")
-        stats = self._sandbox("GET", "/stats")
-        self._sandbox("PUT", "/faults", {})
+        stats = self.sandbox_call("GET", "/stats")
+        self.sandbox_call("PUT", "/faults", {})
         return Run(
             way=way,
             members=members,
@@ -330,20 +237,12 @@ def report(runs: list[Run]) -> None:
 
 
 def main() -> None:
-    os.environ.update(AWS_ENV)
-    sandbox_port, moto_port = free_port(), free_port()
-    sandbox = start_sandbox(sandbox_port)
-    moto = start_moto(moto_port)
     runs: list[Run] = []
-    try:
-        bench = Bench(f"http://127.0.0.1:{sandbox_port}", psutil.Process(sandbox.pid), f"http://127.0.0.1:{moto_port}")
+    with sandbox_and_moto_processes() as (sandbox_url, sandbox, moto_url):
+        bench = Bench(sandbox_url, sandbox, moto_url)
         for members in SIZES:
             for way in ("export", "tutorial") if WITH_TUTORIAL else ("export",):
                 runs.append(bench.measure(way, members))
-    finally:
-        for process in (sandbox, moto):
-            process.terminate()
-            process.wait(timeout=30)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(

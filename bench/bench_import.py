@@ -33,12 +33,9 @@ reported, counts that add up.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 import uuid
@@ -46,12 +43,18 @@ from typing import Any
 
 import boto3
 import psutil
-import requests
 
 from bench.bench_sandbox import cpu_seconds
-from bench.support import REPO_ROOT, free_port, start_sandbox
+from bench.support import (
+    REGION,
+    REPO_ROOT,
+    FifteenMinuteContext,
+    FunctionBench,
+    load_function,
+    sandbox_and_moto_processes,
+    write_result,
+)
 from sandbox.mailchimp import MARKETING_API_KEY
-from sandbox.stack.resources import create_from_template
 
 RESULTS = REPO_ROOT / "bench" / "results" / "import.json"
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
@@ -59,16 +62,8 @@ TUTORIAL_ROWS = int(os.environ.get("BENCH_IMPORT_TUTORIAL_ROWS", "1000"))
 LATENCY_SECONDS = 0.1
 MAX_CONNECTIONS = 10
 CONNECTIONS = 10
-REGION = "us-east-1"
 TARGET_FLOOR_RATIO = 1.15
 TARGET_RSS_BYTES = 200 * 1024 * 1024
-AWS_ENV = {
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 
 
 def floor_seconds(rows: int) -> float:
@@ -86,33 +81,14 @@ def the_file(rows: int) -> bytes:
 
 
 # ---------------------------------------------------------------- the child processes
-class _Context:
-    """What the handler reads from Lambda's context: a 15-minute deadline."""
-
-    function_name = "bench-audience-import"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-audience-import"
-    aws_request_id = "bench"
-
-    def __init__(self) -> None:
-        self._deadline = time.monotonic() + 900
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
-
-
 def child_import(event_json: str) -> dict[str, Any]:
     """In the child: the import function, called until the job is done."""
-    spec = importlib.util.spec_from_file_location("audience_import_app", REPO_ROOT / "functions/audience_import/app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    importlib.import_module("boto3")  # the layer imports it lazily; it belongs to init here
+    module = load_function("audience_import")
     job: dict[str, Any] = json.loads(event_json)
     started = time.perf_counter()
     invocations = 0
     while not job.get("done"):
-        job = module.lambda_handler({**job, "execution": "bench"}, _Context())
+        job = module.lambda_handler({**job, "execution": "bench"}, FifteenMinuteContext("bench-audience-import", 512))
         invocations += 1
     seconds = time.perf_counter() - started
     counts = job["result"]["counts"]
@@ -145,115 +121,47 @@ def child_tutorial(list_id: str, sandbox_url: str, rows: int) -> dict[str, Any]:
 def child_main(argv: list[str]) -> None:
     way = argv[0]
     result = child_import(argv[1]) if way == "import" else child_tutorial(argv[1], argv[2], int(argv[3]))
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result["cpu_seconds"] = time.process_time()
-    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    write_result(result)
 
 
 # ---------------------------------------------------------------- the parent
-def start_moto(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-            return process
-        except requests.exceptions.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("moto did not start")
-
-
-class Bench:
+class Bench(FunctionBench):
     def __init__(self, sandbox_url: str, sandbox: psutil.Process, moto_url: str) -> None:
-        self.sandbox_url = sandbox_url
-        self.sandbox = sandbox
-        self.moto_url = moto_url
-        self.control = requests.Session()
-        aws = {"endpoint_url": moto_url, "region_name": REGION, **_credentials()}
-        created = create_from_template(
-            REPO_ROOT / "template.yaml",
-            moto_url,
-            ["StateTable", "ExportBucket", "EventBus"],
-            stack_name=f"bench-{uuid.uuid4().hex[:8]}",
-        )
-        self.table, self.bucket = created["StateTable"].name, created["ExportBucket"].name
-        self.bus = created["EventBus"].name
-        self.s3 = boto3.client("s3", **aws)
-        self.secret_arn = boto3.client("secretsmanager", **aws).create_secret(
-            Name=f"bench/{uuid.uuid4()}", SecretString=json.dumps({"api_key": MARKETING_API_KEY})
-        )["ARN"]
-
-    def _sandbox(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.control.request(method, f"{self.sandbox_url}/_sandbox{path}", json=body, timeout=600)
-        response.raise_for_status()
-        return response.json()
-
-    def audience(self) -> str:
-        self._sandbox("POST", "/reset")
-        list_id = uuid.uuid4().hex[:10]
-        self._sandbox("POST", "/seed", {"list_id": list_id, "count": 0})
-        return list_id
+        super().__init__(sandbox_url, sandbox, moto_url, ["StateTable", "ExportBucket", "EventBus"])
+        self.table, self.bucket = self.resources["StateTable"].name, self.resources["ExportBucket"].name
+        self.bus = self.resources["EventBus"].name
+        self.s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION)
 
     def _child(self, arguments: list[str]) -> dict[str, Any]:
-        environment = {
-            **os.environ,
-            **AWS_ENV,
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "MAILCHIMP_SECRET_ARN": self.secret_arn,
-            "MAILCHIMP_API_URL": f"{self.sandbox_url}/3.0",
-            "MAILCHIMP_READ_TIMEOUT_SECONDS": "30",
-            "MAILCHIMP_RETRY_BUDGET_SECONDS": "120",
-            "MAILCHIMP_MAX_ATTEMPTS": "8",
-            "STATE_TABLE": self.table,
-            "IMPORT_BUCKET": self.bucket,
-            "EVENT_BUS_NAME": self.bus,
-            "IMPORT_MAX_CONNECTIONS": str(CONNECTIONS),
-            "POWERTOOLS_SERVICE_NAME": "chimpbridge",
-            "POWERTOOLS_METRICS_NAMESPACE": "ChimpBridge",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers" / "chimpbridge"), str(REPO_ROOT)]),
-        }
-        completed = subprocess.run(  # noqa: PLW1510 - checked below, with the child's output
-            [sys.executable, "-m", "bench.bench_import", "--child", *arguments],
-            cwd=REPO_ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
+        environment = self.environment(
+            MAILCHIMP_READ_TIMEOUT_SECONDS="30",
+            MAILCHIMP_RETRY_BUDGET_SECONDS="120",
+            MAILCHIMP_MAX_ATTEMPTS="8",
+            STATE_TABLE=self.table,
+            IMPORT_BUCKET=self.bucket,
+            EVENT_BUS_NAME=self.bus,
+            IMPORT_MAX_CONNECTIONS=str(CONNECTIONS),
         )
-        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
-        if completed.returncode != 0 or not lines:
-            raise RuntimeError(f"{arguments[0]} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
-        return dict(json.loads(lines[-1].removeprefix("RESULT ")))
+        return self.run_child("bench.bench_import", arguments, environment, arguments[0])
 
     def measure(self, way: str, rows: int) -> dict[str, Any]:
-        list_id = self.audience()
+        list_id = self.audience(count=0)
         arguments = [way, list_id, self.sandbox_url, str(rows)]
         if way == "import":
             key = f"imports/{list_id}/bench.csv"
             answer = self.s3.put_object(Bucket=self.bucket, Key=key, Body=the_file(rows))
             event = {"object": {"bucket": self.bucket, "key": key, "etag": answer["ETag"].strip('"'), "size": 0}}
             arguments = [way, json.dumps(event)]
-        self._sandbox("PUT", "/faults", {"latency_ms": LATENCY_SECONDS * 1000, "max_connections": MAX_CONNECTIONS})
+        self.sandbox_call("PUT", "/faults", {"latency_ms": LATENCY_SECONDS * 1000, "max_connections": MAX_CONNECTIONS})
         cpu_before = cpu_seconds(self.sandbox)
         result = self._child(arguments)
         result["sandbox_cpu_seconds"] = cpu_seconds(self.sandbox) - cpu_before
-        result.update(self._sandbox("GET", "/stats"))
-        self._sandbox("PUT", "/faults", {})
+        result.update(self.sandbox_call("GET", "/stats"))
+        self.sandbox_call("PUT", "/faults", {})
         if result["rows"] != rows:
             raise RuntimeError(f"{way} added {result['rows']:,} members of {rows:,}")
         return result
-
-
-def _credentials() -> dict[str, str]:
-    return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
 
 
 def report(imported: dict[str, Any], tutorial: dict[str, Any]) -> dict[str, Any]:
@@ -363,24 +271,13 @@ def main() -> None:
     if os.environ.get("BENCH_IMPORT_STACK", "0") != "0":
         stack_end_to_end()
         return
-    moto_port, sandbox_port = free_port(), free_port()
-    moto = start_moto(moto_port)
-    sandbox_process = start_sandbox(sandbox_port)
-    try:
-        os.environ.update(AWS_ENV)
-        bench = Bench(
-            f"http://127.0.0.1:{sandbox_port}", psutil.Process(sandbox_process.pid), f"http://127.0.0.1:{moto_port}"
-        )
+    with sandbox_and_moto_processes() as (sandbox_url, sandbox, moto_url):
+        bench = Bench(sandbox_url, sandbox, moto_url)
         tutorial = bench.measure("tutorial", TUTORIAL_ROWS)
         imported = bench.measure("import", ROWS)
         results = report(imported, tutorial)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    finally:
-        sandbox_process.terminate()
-        moto.terminate()
-        sandbox_process.wait(timeout=10)
-        moto.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ worker functions share the Mailchimp secret with the connect function, as in the
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from sandbox.mailchimp.client import SandboxClient
 from tests.support.connect import ConnectWorld
 from tests.support.functions import LambdaContext, load_function
 from tests.support.signup import SignupApi
+from tests.support.signup_queue import failed_ids, sqs_record
 
 
 @pytest.fixture
@@ -32,24 +32,11 @@ def drain(signup_api: SignupApi) -> dict[str, Any]:
     received = signup_api.sqs.receive_message(
         QueueUrl=signup_api.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
     ).get("Messages", [])
-    records = [
-        {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message["Attributes"],
-            "messageAttributes": {},
-            "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signups",
-            "awsRegion": "us-east-1",
-        }
-        for message in received
-    ]
+    records = [sqs_record(message) for message in received]
     result: dict[str, Any] = load_function("signup_worker").lambda_handler(
         {"Records": records}, LambdaContext(timeout_seconds=30)
     )
-    return {"records": len(records), "failed": [item["itemIdentifier"] for item in result["batchItemFailures"]]}
+    return {"records": len(records), "failed": failed_ids(result)}
 
 
 def metrics_named(output: str, name: str) -> float:

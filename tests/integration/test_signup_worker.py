@@ -1,17 +1,15 @@
 """The signup worker: queued signups applied from real SQS messages (moto) to the sandbox."""
 
-import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
-from chimpbridge.models.signup import QueuedSignup, Signup
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from tests.support.functions import LambdaContext, event, load_function
 from tests.support.scripted_http import Answer, ScriptedServer
 from tests.support.signup import INVALID_INTEREST
+from tests.support.signup_queue import failed_ids, queue_signups, queued
 
 pytestmark = pytest.mark.xdist_group("signup")
 
@@ -20,41 +18,6 @@ pytestmark = pytest.mark.xdist_group("signup")
 def worker(signup_api):
     signup_api.configure(SIGNUP_WORKER_CONCURRENCY="4", SIGNUP_RETRY_BASE_DELAY_SECONDS="30")
     return load_function("signup_worker")
-
-
-def queue_signups(signup_api, *bodies):
-    """Send ``bodies`` (QueuedSignup or raw text) to the signup queue and receive them as Lambda would."""
-    for body in bodies:
-        text = body if isinstance(body, str) else body.to_json()
-        signup_api.sqs.send_message(QueueUrl=signup_api.queue_url, MessageBody=text)
-    received = signup_api.sqs.receive_message(
-        QueueUrl=signup_api.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
-    )["Messages"]
-    assert len(received) == len(bodies)
-    return {"Records": [sqs_record(message) for message in received]}
-
-
-def sqs_record(message):
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:signups",
-        "awsRegion": "us-east-1",
-    }
-
-
-def queued(email, **fields):
-    signup = Signup(list_id=DEFAULT_LIST_ID, email=email, **fields)
-    return QueuedSignup(signup=signup, queued_at=datetime.now(UTC), reason="mailchimp-503")
-
-
-def failed_ids(result):
-    return [item["itemIdentifier"] for item in result["batchItemFailures"]]
 
 
 def test_queued_signup_is_applied_like_a_direct_one(signup_api, worker, new_email):

@@ -29,10 +29,11 @@ def queue_signups(signup_api: Any, *bodies: QueuedSignup | str) -> dict[str, Any
         QueueUrl=signup_api.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
     )["Messages"]
     assert len(received) == len(bodies)
-    return {"Records": [_record(message) for message in received]}
+    return {"Records": [sqs_record(message) for message in received]}
 
 
-def _record(message: dict[str, Any]) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any]) -> dict[str, Any]:
+    """The record Lambda hands the worker for a message received from the queue."""
     return {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],

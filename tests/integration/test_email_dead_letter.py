@@ -9,20 +9,12 @@ import uuid
 
 import pytest
 
-from tests.support.functions import LambdaContext, event, load_function
-from tests.support.registration import new_id
+from tests.support.functions import LambdaContext, load_function
+from tests.support.registration import queued_email
 
 
 def queued_message():
-    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
-    identity_id = new_id()
-    message.update(
-        identity_id=identity_id,
-        flow_id=new_id(),
-        idempotency_key=f"registration:{identity_id.replace('-', '')}",
-        recipient={"email": f"person-{identity_id[:8]}@example.com", "name": {"first": "Dorothy"}},
-    )
-    return message
+    return queued_email({"first": "Dorothy"})
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from chimpbridge.errors import Busy
 from chimpbridge.logic import email_sender
 from chimpbridge.models.email import EmailMessage
 from tests.support.functions import LambdaContext, event, load_function
-from tests.support.registration import FROM_ADDRESS, new_id
+from tests.support.registration import FROM_ADDRESS, new_id, queued_email
 
 MARKUP_NAME = '<a href="https://evil.example">x</a>'
 ESCAPED_NAME = "&lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt;"
@@ -23,17 +23,8 @@ def sender(email_env):
 
 
 def queued_message(**overrides):
-    """The body of events/email_sender/welcome.json for a new identity and flow."""
-    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
-    identity_id = new_id()
-    message.update(
-        identity_id=identity_id,
-        flow_id=new_id(),
-        idempotency_key=f"registration:{identity_id.replace('-', '')}",
-        recipient={"email": f"person-{identity_id[:8]}@example.com", "name": {"first": "Katherine", "last": "Johnson"}},
-    )
-    message.update(overrides)
-    return message
+    """A queued welcome email for Katherine Johnson (a new identity and flow)."""
+    return queued_email({"first": "Katherine", "last": "Johnson"}, **overrides)
 
 
 def deliver(sender, email_env, *messages):

@@ -3,14 +3,12 @@ dedupe keys read every part as its sender meant it (no surrounding whitespace, U
 case where the value has none). Two deliveries through the real hook and sender functions,
 AWS on moto, counted in the sandbox's outbox."""
 
-import json
 import unicodedata
-import uuid
 
 import pytest
 
-from tests.support.functions import LambdaContext, event, load_function
-from tests.support.registration import hook_body, hook_event, new_id
+from tests.support.functions import LambdaContext, load_function
+from tests.support.registration import hook_body, hook_event, new_id, queued_email
 
 
 @pytest.fixture
@@ -66,15 +64,9 @@ def test_the_sender_reads_one_spelling_of_a_queued_key(functions, email_env):
     # Given two queued messages whose idempotency keys differ only by whitespace and Unicode form
     # (put on the queue by another producer, or by hand for a re-drive)
     _, sender = functions
-    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
-    identity_id = str(uuid.uuid4())
-    key = unicodedata.normalize("NFC", f"registration:café-{identity_id}")
-    message.update(
-        identity_id=identity_id,
-        flow_id=new_id(),
-        idempotency_key=key,
-        recipient={"email": f"dedupe-{identity_id[:8]}@example.com", "name": {"first": "Ada"}},
-    )
+    message = queued_email({"first": "Ada"}, prefix="dedupe")
+    key = unicodedata.normalize("NFC", f"registration:café-{message['identity_id']}")
+    message["idempotency_key"] = key
     variant = {**message, "idempotency_key": " " + unicodedata.normalize("NFD", key) + " "}
 
     # When the sender gets them one after the other

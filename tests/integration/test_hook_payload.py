@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.support.functions import LambdaContext, event, load_function
-from tests.support.registration import hook_body, hook_event, kratos_ctx, new_id, render_hook_body
+from tests.support.functions import LambdaContext, load_function
+from tests.support.registration import hook_body, hook_event, kratos_ctx, new_id, queued_email, render_hook_body
 
 SESSION_COOKIE = "MTcwMDAwMDAwMHxzZWNyZXQtc2Vzc2lvbg-" + new_id()
 FLOWS = {"registration": {"template": "welcome", "subject": "Welcome", "payload_keys": ["plan", "referral", "seats"]}}
@@ -125,13 +125,9 @@ def test_a_flow_without_payload_keys_forwards_no_payload(email_env, monkeypatch)
 def test_a_message_queued_with_a_whole_payload_is_filtered_by_the_sender(functions, email_env, capsys):
     # Given a message another producer (or an older version) queued with the payload whole
     _, sender = functions
-    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
-    identity_id = new_id()
-    message.update(
-        identity_id=identity_id,
-        flow_id=new_id(),
-        idempotency_key=f"registration:{identity_id.replace('-', '')}",
-        recipient={"email": f"payload-{identity_id[:8]}@example.com", "name": {"first": "Ada"}},
+    message = queued_email(
+        {"first": "Ada"},
+        prefix="payload",
         transient_payload={"plan": "pro", "request_cookies": {"ory_kratos_session": SESSION_COOKIE}},
     )
 

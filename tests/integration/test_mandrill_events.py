@@ -16,7 +16,7 @@ from chimpbridge.models.mandrill_events import DETAIL_TYPES
 from tests.support.aws import REGION
 from tests.support.functions import LambdaContext, event, load_function
 from tests.support.mandrill import SCHEMAS, forget, message_event, ours, signed_delivery
-from tests.support.registration import new_id
+from tests.support.registration import new_id, queued_email
 
 
 @pytest.fixture
@@ -250,15 +250,7 @@ def test_a_full_batch_is_processed_completely(receiver, mandrill_env, monkeypatc
 
 # ---------------------------------------------------------------- the email sender and suppression
 def sender_message(email: str) -> dict[str, Any]:
-    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
-    identity_id = new_id()
-    message.update(
-        identity_id=identity_id,
-        flow_id=new_id(),
-        idempotency_key=f"registration:{identity_id.replace('-', '')}",
-        recipient={"email": email, "name": {"first": "Ada"}},
-    )
-    return message
+    return queued_email({"first": "Ada"}, to=email)
 
 
 def send(email_env, message: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from chimpbridge.errors import MailchimpApiError, MandrillApiError, is_transient_status
-from tests.support.functions import LambdaContext, event, load_function
-from tests.support.registration import new_id
+from tests.support.functions import LambdaContext, load_function
+from tests.support.registration import queued_email
 from tests.support.signup_queue import failed_ids, queue_signups, queued
 
 pytestmark = pytest.mark.xdist_group("signup")
@@ -93,14 +93,7 @@ def test_a_send_answered_408_is_repeated_at_once_and_sent_once(email_env):
         error_rate=0.5, statuses=[408], apis=["transactional"], seed=seed_failing_only_the_first_call()
     )
     sender = load_function("email_sender")
-    message = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
-    identity_id = new_id()
-    message.update(
-        identity_id=identity_id,
-        flow_id=new_id(),
-        idempotency_key=f"registration:{identity_id.replace('-', '')}",
-        recipient={"email": f"timeout-{identity_id[:8]}@example.com", "name": {"first": "Tim"}},
-    )
+    message = queued_email({"first": "Tim"}, prefix="timeout")
 
     # When the sender processes the email
     result = sender.lambda_handler(email_env.sqs_event([email_env.queue(message)]), LambdaContext(timeout_seconds=30))

@@ -135,6 +135,24 @@ def hook_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def queued_email(
+    name: dict[str, str], *, to: str | None = None, prefix: str = "person", **overrides: Any
+) -> dict[str, Any]:
+    """The body of events/email_sender/welcome.json for a new identity and flow, as the hook
+    queues it: to ``name`` at ``to`` (by default ``<prefix>-<identity>@example.com``), with its
+    own idempotency key; ``overrides`` replace fields last."""
+    message: dict[str, Any] = json.loads(event("email_sender/welcome.json")["Records"][0]["body"])
+    identity_id = new_id()
+    message.update(
+        identity_id=identity_id,
+        flow_id=new_id(),
+        idempotency_key=f"registration:{identity_id.replace('-', '')}",
+        recipient={"email": to or f"{prefix}-{identity_id[:8]}@example.com", "name": name},
+    )
+    message.update(overrides)
+    return message
+
+
 @dataclass
 class EmailEnv:
     """Per-test resources and helpers."""

@@ -38,7 +38,8 @@ import requests
 
 from chimpbridge import clients, settings
 from chimpbridge.dal import aws_errors, events, import_objects
-from chimpbridge.dal.import_state import ImportState, StateContention
+from chimpbridge.dal.import_state import ImportState
+from chimpbridge.dal.job_state import StateContention
 from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.errors import ImportBusy, ImportFailed, ImportInterrupted, MailchimpApiError, UpstreamError
 from chimpbridge.logic.audience_import import report

@@ -46,7 +46,8 @@ import requests
 from chimpbridge import clients, settings
 from chimpbridge.dal import aws_errors
 from chimpbridge.dal.export_objects import ExportObjects, S3ExportObjects
-from chimpbridge.dal.export_state import ExportState, StateContention, stream_key
+from chimpbridge.dal.export_state import ExportState, stream_key
+from chimpbridge.dal.job_state import StateContention
 from chimpbridge.deadline import remaining_invocation_seconds
 from chimpbridge.errors import ExportBusy, ExportFailed, ExportInterrupted, UpstreamError
 from chimpbridge.logic.export.layout import data_key, iso, layout_for, manifest_key, object_base_name

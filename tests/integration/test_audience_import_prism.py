@@ -13,27 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.mailchimp.server import SandboxServer
-from tests.integration.test_signup_prism import RecordingProxy, violations
-from tests.sandbox.test_sandbox_prism import start_prism, stop_prism
 from tests.support.audience_import import ImportWorld, csv_bytes, member_hash
-
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "mailchimp"
-
-
-@pytest.fixture(scope="module")
-def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not (SPEC_DIR / "marketing.prism.json").is_file():
-        pytest.skip(f"Mailchimp specifications not found at {SPEC_DIR}")
-    process, url = start_prism(SPEC_DIR / "marketing.prism.json", tmp_path_factory.mktemp("prism") / "marketing.log")
-    yield url
-    stop_prism(process)
+from tests.support.prism import RecordingProxy, violations
 
 
 @pytest.fixture

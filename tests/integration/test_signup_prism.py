@@ -11,68 +11,16 @@ Skipped when the specifications or Prism (``npm ci``) are absent.
 """
 
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-import requests
 
 from chimpbridge.models.signup import QueuedSignup, Signup
 from sandbox.mailchimp import DEFAULT_LIST_ID
-from tests.sandbox.test_sandbox_prism import start_prism, stop_prism
 from tests.support.functions import LambdaContext, load_function
+from tests.support.prism import RecordingProxy, violations
 
 pytestmark = pytest.mark.xdist_group("signup")
-
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "mailchimp"
-FORWARDED_HEADERS = ("Authorization", "Content-Type", "User-Agent")
-
-
-class RecordingProxy:
-    """Forwards every request to ``target`` and remembers it (method, path, query, headers, body)."""
-
-    def __init__(self, target: str) -> None:
-        self.requests: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _forward(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {name: self.headers[name] for name in FORWARDED_HEADERS if self.headers.get(name)}
-                outer.requests.append({"method": self.command, "path": self.path, "headers": headers, "body": body})
-                answer = requests.request(self.command, target + self.path, headers=headers, data=body, timeout=10)
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
-
-            do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture(scope="module")
-def prism_url(tmp_path_factory):
-    if not (SPEC_DIR / "marketing.prism.json").is_file():
-        pytest.skip(f"Mailchimp specifications not found at {SPEC_DIR}")
-    process, url = start_prism(SPEC_DIR / "marketing.prism.json", tmp_path_factory.mktemp("prism") / "marketing.log")
-    yield url
-    stop_prism(process)
 
 
 @pytest.fixture
@@ -120,21 +68,6 @@ def exercise_every_branch(signup_api, new_email):
     )
     record = {"messageId": "m1", "receiptHandle": "r1", "body": queued.to_json(), "attributes": {}}
     load_function("signup_worker").lambda_handler({"Records": [record]}, LambdaContext())
-
-
-def violations(prism_url, request):
-    path = request["path"].removeprefix("/3.0")  # Prism serves the spec's paths without /3.0
-    answer = requests.request(
-        request["method"], prism_url + path, headers=request["headers"], data=request["body"] or None, timeout=30
-    )
-    if answer.status_code < 400:
-        return []
-    problem = answer.json()
-    found = problem.get("validation", [])
-    request_side = [item for item in found if item["location"][0] != "response"]
-    if answer.status_code == 500 and found and not request_side:
-        return []  # Prism's made-up answer failed its own response schema: not our request
-    return [request["method"], path, answer.status_code, request_side or problem]
 
 
 def test_every_request_of_the_signup_path_passes_prism_validation(signup_api, new_email, recorded, prism_url):

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,54 +17,14 @@ import pytest
 from mailchimp_marketing.api_client import ApiClientError
 
 from sandbox.mailchimp import MARKETING_API_KEY, OAUTH_ACCESS_TOKEN, TRANSACTIONAL_API_KEY
+from tests.support.prism import start_prism, stop_prism
 
 # One worker starts the two Prism servers for all of these (pytest -n 2 --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("mailchimp-prism")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PRISM = REPO_ROOT / "node_modules" / ".bin" / "prism"
 LIST_ID = "a1b2c3d4e5"
 EMAIL = "prism.person@example.net"
 MEMBER_HASH = hashlib.md5(EMAIL.encode()).hexdigest()
-STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_prism(spec: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    if not PRISM.exists() or shutil.which("node") is None:
-        pytest.skip("Prism is not installed (run npm ci)")
-    port = free_port()
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), "--errors", str(spec)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"Prism exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"Prism did not listen on port {port}: {log.read_text()[-2000:]}")
-
-
-def stop_prism(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,8 @@ from typing import Any, Protocol, Self, TypeVar
 
 import urllib3
 
-from chimpbridge import credentials, settings, sigv4
-from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
-from chimpbridge.errors import ConfigurationError, MailchimpNotConnected, UpstreamError, is_transient_status
+from chimpbridge import aws_json, credentials, settings
+from chimpbridge.errors import ConfigurationError, MailchimpNotConnected, UpstreamError
 from chimpbridge.models.checks import expect, expect_text_list, json_members
 
 
@@ -251,71 +250,43 @@ def reset() -> None:
     credentials.forget()
 
 
-SECRETS_ATTEMPTS = 3
-SECRETS_CONNECT_TIMEOUT = 2.0
-SECRETS_READ_TIMEOUT = 5.0
+SECRETS_MANAGER = aws_json.JsonApi(
+    service="secretsmanager",
+    connect_timeout=2.0,
+    read_timeout=5.0,
+    min_budget=0.5,
+    backoff=0.1,
+    throttled=frozenset({"ThrottlingException", "InternalServiceError"}),
+    unnamed_error="server error",
+)
 
 
 def secrets_manager_url(aws: settings.AwsSettings) -> str:
-    """The Secrets Manager endpoint: an override (local stack), else the region's, whose
-    domain depends on the partition (China regions are under amazonaws.com.cn)."""
-    suffix = "amazonaws.com.cn" if aws.region.startswith("cn-") else "amazonaws.com"
-    return aws.secrets_endpoint_url or aws.endpoint_url or f"https://secretsmanager.{aws.region}.{suffix}"
+    """The Secrets Manager endpoint: an override (local stack), else the region's."""
+    return aws.secrets_endpoint_url or aws.endpoint_url or aws_json.regional_url("secretsmanager", aws.region)
 
 
 def _fetch_secret_string(arn: str) -> str:
-    """One signed GetSecretValue, retried on throttling and server errors, and never past the
-    invocation deadline: a request path must still have time to queue its work and answer."""
+    """One signed GetSecretValue (aws_json.py: retried, and never past the invocation deadline)."""
     aws = settings.load(settings.AwsSettings)
     keys = credentials.current(aws)
     if keys is None:
         return _fetch_with_boto3(arn)
-    url = secrets_manager_url(aws)
-    body = json.dumps({"SecretId": arn}).encode()
     global _http  # noqa: PLW0603
     if _http is None:
         _http = urllib3.PoolManager(num_pools=2, maxsize=2)
-    last = UpstreamError("secretsmanager", None, "no time left in the invocation")
-    for attempt in range(SECRETS_ATTEMPTS):
-        remaining = remaining_invocation_seconds()
-        budget = SECRETS_READ_TIMEOUT if remaining is None else remaining - DEADLINE_MARGIN_SECONDS
-        if budget < 0.5:
-            break
-        headers = sigv4.sign_json_request(
-            url=url,
-            service="secretsmanager",
-            region=aws.region,
-            target="secretsmanager.GetSecretValue",
-            body=body,
-            access_key_id=keys.access_key_id,
-            secret_access_key=keys.secret_access_key,
-            session_token=keys.session_token,
-        )
-        timeout = urllib3.Timeout(connect=min(SECRETS_CONNECT_TIMEOUT, budget), read=min(SECRETS_READ_TIMEOUT, budget))
-        try:
-            response = _http.request("POST", url, body=body, headers=headers, retries=False, timeout=timeout)
-        except urllib3.exceptions.HTTPError as exc:
-            last = UpstreamError("secretsmanager", None, type(exc).__name__)
-        else:
-            payload = _json_or_empty(response.data)
-            if response.status == 200 and isinstance(payload.get("SecretString"), str):
-                return str(payload["SecretString"])
-            error_type = str(payload.get("__type", "")).rsplit("#", 1)[-1]
-            throttled = error_type in {"ThrottlingException", "InternalServiceError"}
-            transient = throttled or is_transient_status(response.status)
-            if not transient:
-                raise ConfigurationError(f"secret {arn} cannot be read: {error_type or response.status}")
-            last = UpstreamError("secretsmanager", response.status, error_type or "server error")
-        time.sleep(0.1 * 2**attempt)
-    raise last
-
-
-def _json_or_empty(data: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(data or b"{}")
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+    answer = aws_json.call(
+        _http,
+        SECRETS_MANAGER,
+        url=secrets_manager_url(aws),
+        region=aws.region,
+        target="secretsmanager.GetSecretValue",
+        body=json.dumps({"SecretId": arn}).encode(),
+        keys=keys,
+    )
+    if answer.status == 200 and isinstance(answer.payload.get("SecretString"), str):
+        return str(answer.payload["SecretString"])
+    raise ConfigurationError(f"secret {arn} cannot be read: {answer.error_type or answer.status}")
 
 
 def _fetch_with_boto3(arn: str) -> str:

@@ -2,8 +2,9 @@
 
 Why not boto3 here: importing boto3 and building one client costs more cold start than
 everything else the signup handler loads (docs/benchmarks.md, "Shared layer"). A
-single signed POST to Secrets Manager needs none of it. Everything else (SQS, DynamoDB, S3)
-still uses boto3, imported lazily where it is needed.
+single signed POST to Secrets Manager, or to DynamoDB for the signup limit, needs none of it
+(aws_json.py sends and retries them). Everything else (SQS, DynamoDB, S3) still uses boto3,
+imported lazily where it is needed.
 """
 
 from __future__ import annotations

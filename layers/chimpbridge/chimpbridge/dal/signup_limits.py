@@ -24,20 +24,26 @@ from typing import Any
 
 import urllib3
 
-from chimpbridge import credentials, settings, sigv4
-from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_seconds
-from chimpbridge.errors import UpstreamError, is_transient_status
+from chimpbridge import aws_json, credentials, settings
+from chimpbridge.errors import UpstreamError
 
 DAY_SECONDS = 86_400
 SORT_KEY = "window"
-ATTEMPTS = 3  # per call, on throttling and 5xx
 WRITE_CONFLICTS = 4  # concurrent signups of one address, each re-reads once
 CONFLICT_RETRY_AFTER_SECONDS = 60
-CONNECT_TIMEOUT_SECONDS = 1.0
-READ_TIMEOUT_SECONDS = 2.0
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 _http: urllib3.PoolManager | None = None
+DYNAMODB = aws_json.JsonApi(
+    service="dynamodb",
+    content_type="application/x-amz-json-1.0",
+    connect_timeout=1.0,
+    read_timeout=2.0,
+    min_budget=0.2,
+    backoff=0.05,
+    throttled=frozenset({"ThrottlingException", "ProvisionedThroughputExceededException"}),
+    unnamed_error="error",
+)
 
 
 def mailbox(email: str) -> str:
@@ -119,51 +125,29 @@ def _get(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _call(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
-    """One DynamoDB call; None when its condition failed."""
+    """One DynamoDB call (aws_json.py: retried, and never past the invocation deadline); None
+    when its condition failed."""
     aws = settings.load(settings.AwsSettings)
     keys = credentials.current(aws)
     if keys is None:
         return _call_with_boto3(operation, request)
-    url = aws.endpoint_url or _regional_url(aws.region)
-    body = json.dumps(request, separators=(",", ":")).encode()
     global _http  # noqa: PLW0603
     if _http is None:
         _http = urllib3.PoolManager(num_pools=1, maxsize=2)
-    failure = UpstreamError("dynamodb", None, "no time left in the invocation")
-    for attempt in range(ATTEMPTS):
-        remaining = remaining_invocation_seconds()
-        budget = READ_TIMEOUT_SECONDS if remaining is None else remaining - DEADLINE_MARGIN_SECONDS
-        if budget < 0.2:
-            break
-        headers = sigv4.sign_json_request(
-            url=url,
-            service="dynamodb",
-            region=aws.region,
-            target=f"DynamoDB_20120810.{operation}",
-            body=body,
-            access_key_id=keys.access_key_id,
-            secret_access_key=keys.secret_access_key,
-            session_token=keys.session_token,
-            content_type="application/x-amz-json-1.0",
-        )
-        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, budget), read=min(READ_TIMEOUT_SECONDS, budget))
-        try:
-            response = _http.request("POST", url, body=body, headers=headers, retries=False, timeout=timeout)
-        except urllib3.exceptions.HTTPError as exc:
-            failure = UpstreamError("dynamodb", None, type(exc).__name__)
-        else:
-            payload = _json_object(response.data)
-            if response.status == 200:
-                return payload
-            error_type = str(payload.get("__type", "")).rsplit("#", 1)[-1]
-            if error_type == _CONDITION_FAILED:
-                return None
-            failure = UpstreamError("dynamodb", response.status, error_type or "error")
-            throttled = error_type in {"ThrottlingException", "ProvisionedThroughputExceededException"}
-            if not (throttled or is_transient_status(response.status)):
-                raise failure
-        time.sleep(0.05 * 2**attempt)
-    raise failure
+    answer = aws_json.call(
+        _http,
+        DYNAMODB,
+        url=aws.endpoint_url or aws_json.regional_url("dynamodb", aws.region),
+        region=aws.region,
+        target=f"DynamoDB_20120810.{operation}",
+        body=json.dumps(request, separators=(",", ":")).encode(),
+        keys=keys,
+    )
+    if answer.status == 200:
+        return answer.payload
+    if answer.error_type == _CONDITION_FAILED:
+        return None
+    raise UpstreamError("dynamodb", answer.status, answer.error_type or "error")
 
 
 def _call_with_boto3(operation: str, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -181,16 +165,3 @@ def _call_with_boto3(operation: str, request: dict[str, Any]) -> dict[str, Any] 
         raise UpstreamError("dynamodb", exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"), code) from None
     except BotoCoreError as exc:
         raise UpstreamError("dynamodb", None, type(exc).__name__) from None
-
-
-def _regional_url(region: str) -> str:
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://dynamodb.{region}.{suffix}"
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(data or b"{}")
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}

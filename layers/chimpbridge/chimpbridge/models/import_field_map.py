@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chimpbridge.models.checks import expect, expect_text_list, json_members
+from chimpbridge.models.signup import settle_field_map
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +32,7 @@ class ImportFieldMap:
     language: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "merge_fields", {name: tag.strip().upper() for name, tag in self.merge_fields.items()})
-        if len(self.default_tags) > 20:
-            raise ValueError("default_tags: at most 20")
+        settle_field_map(self)
 
     @classmethod
     def from_document(cls, document: Any) -> ImportFieldMap:

@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from chimpbridge.models.checks import expect, expect_text_list, json_members
+
+if TYPE_CHECKING:
+    from chimpbridge.models.import_field_map import ImportFieldMap
 
 SignupSource = Literal["form", "json", "registration-hook"]
 StatusIfNew = Literal["pending", "subscribed"]
@@ -176,10 +179,7 @@ class SignupFieldMap:
     default_tags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Merge tags are upper case in Mailchimp.
-        object.__setattr__(self, "merge_fields", {name: tag.strip().upper() for name, tag in self.merge_fields.items()})
-        if len(self.default_tags) > 20:
-            raise ValueError("default_tags: at most 20")
+        settle_field_map(self)
 
     @classmethod
     def from_document(cls, document: Any) -> SignupFieldMap:
@@ -197,6 +197,15 @@ class SignupFieldMap:
             raise ValueError("default_tags must be a list of names")
         members["default_tags"] = [str(tag) for tag in members.get("default_tags", [])]
         return cls(**members)
+
+
+def settle_field_map(field_map: SignupFieldMap | ImportFieldMap) -> None:
+    """What the signup and the import field maps both hold: merge tags in upper case, as
+    Mailchimp has them, and at most 20 default tags."""
+    merge_fields = {name: tag.strip().upper() for name, tag in field_map.merge_fields.items()}
+    object.__setattr__(field_map, "merge_fields", merge_fields)
+    if len(field_map.default_tags) > 20:
+        raise ValueError("default_tags: at most 20")
 
 
 def _text_map(value: Any) -> bool:

@@ -11,7 +11,7 @@ from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.env_file import REPO_ROOT
 from sandbox.stack.loop import invoke_until_done
 from sandbox.stack.pytest_plugin import RunningStack, StackFactory
-from tests.support.export import new_list_id
+from tests.support.audience_world import new_list_id
 
 pytestmark = pytest.mark.xdist_group("local-stack-export")
 

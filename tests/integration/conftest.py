@@ -11,7 +11,8 @@ import pytest
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.mailchimp.server import SandboxServer
 from tests.support.audience_import import ImportWorld
-from tests.support.export import AUDIENCE_SIZE, ExportWorld, new_list_id
+from tests.support.audience_world import new_list_id
+from tests.support.export import AUDIENCE_SIZE, ExportWorld
 from tests.support.prism import SPEC_DIR, start_prism, stop_prism
 
 

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from chimpbridge.errors import ImportBusy, ImportFailed
-from tests.support.audience_import import ImportWorld, audience_members, csv_bytes, member_hash
+from tests.support.audience_import import ImportWorld, audience_members, csv_bytes
+from tests.support.audience_world import member_hash
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "events" / "audience-import-finished.schema.json"
 
@@ -156,7 +157,7 @@ def test_the_same_file_uploaded_twice_does_nothing_the_second_time(import_world:
     assert again["result"]["outcome"] == renamed["result"]["outcome"] == "already-imported"
     assert again["result"]["results_key"] == first["result"]["results_key"]
     assert import_world.sandbox.stats()["requests"] == requests_before
-    assert not any(key.startswith(f"imports/{list_id}/copy-of-twice.csv.") for key in import_world.object_keys())
+    assert import_world.keys(f"imports/{list_id}/copy-of-twice.csv.") == []
 
 
 def test_a_forgotten_address_is_reported_not_retried(import_world: ImportWorld) -> None:

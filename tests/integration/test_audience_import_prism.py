@@ -19,7 +19,8 @@ import pytest
 
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.mailchimp.server import SandboxServer
-from tests.support.audience_import import ImportWorld, csv_bytes, member_hash
+from tests.support.audience_import import ImportWorld, csv_bytes
+from tests.support.audience_world import member_hash
 from tests.support.prism import RecordingProxy, violations
 
 

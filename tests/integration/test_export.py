@@ -9,13 +9,13 @@ import random
 from collections import Counter
 
 from sandbox.mailchimp.client import SandboxClient
+from tests.support.audience_world import new_list_id
 from tests.support.export import (
     AUDIENCE_SIZE,
     EMAIL_AND_STATUS,
     ExportWorld,
     change_members,
     job,
-    new_list_id,
     sandbox_members,
     wait_for_next_second,
 )

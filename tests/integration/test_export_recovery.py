@@ -13,6 +13,7 @@ import pytest
 
 from chimpbridge.errors import ExportBusy, ExportInterrupted
 from sandbox.mailchimp.client import SandboxClient
+from tests.support.audience_world import new_list_id
 from tests.support.aws_faults import AwsFaults, s3_error, transaction_cancelled
 from tests.support.export import (
     AUDIENCE_SIZE,
@@ -20,7 +21,6 @@ from tests.support.export import (
     EXPORT_TIMEOUT_SECONDS,
     ExportWorld,
     job,
-    new_list_id,
     sandbox_members,
 )
 

@@ -11,31 +11,19 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import json
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
-import pytest
-
-from chimpbridge.dal import aws as dal_aws
 from sandbox.mailchimp.client import SandboxClient
-from sandbox.stack.env_file import REPO_ROOT
-from sandbox.stack.resources import create_from_template
-from tests.support.aws import REGION, forget_caches
+from tests.support.audience_world import AudienceWorld, each_member, member_hash
 from tests.support.functions import LambdaContext, load_function
 
 EXPORT_TIMEOUT_SECONDS = 900.0
 AUDIENCE_SIZE = 25_000
 EMAIL_AND_STATUS = ["members.email_address", "members.status", "total_items"]
-
-
-def new_list_id() -> str:
-    return uuid.uuid4().hex[:10]
 
 
 def wait_for_next_second() -> None:
@@ -45,30 +33,11 @@ def wait_for_next_second() -> None:
 
 
 @dataclass
-class ExportWorld:
-    moto_url: str
-    sandbox: SandboxClient
-    monkeypatch: pytest.MonkeyPatch
-    bucket: str = field(init=False)
-    table: str = field(init=False)
-    function: Any = None
-
+class ExportWorld(AudienceWorld):
     def __post_init__(self) -> None:
-        self.s3 = boto3.client("s3", endpoint_url=self.moto_url, region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", endpoint_url=self.moto_url, region_name=REGION)
-        created = create_from_template(
-            REPO_ROOT / "template.yaml",
-            self.moto_url,
-            ["StateTable", "ExportBucket"],
-            stack_name=f"export-{uuid.uuid4().hex[:10]}",
-        )
-        self.table, self.bucket = created["StateTable"].name, created["ExportBucket"].name
-        secrets = boto3.client("secretsmanager", endpoint_url=self.moto_url, region_name=REGION)
-        arn = secrets.create_secret(
-            Name=f"test/{uuid.uuid4()}", SecretString=json.dumps({"api_key": self.sandbox.marketing_api_key})
-        )["ARN"]
+        self.create("export", ["StateTable", "ExportBucket"])
         self.configure(
-            MAILCHIMP_SECRET_ARN=arn,
+            MAILCHIMP_SECRET_ARN=self.secret_arn,
             MAILCHIMP_API_URL=self.sandbox.marketing_url,
             STATE_TABLE=self.table,
             EXPORT_BUCKET=self.bucket,
@@ -76,12 +45,6 @@ class ExportWorld:
             EXPORT_CONCURRENCY="4",
         )
         self.function = load_function("audience_export")
-
-    def configure(self, **variables: str) -> None:
-        for name, value in variables.items():
-            self.monkeypatch.setenv(name, value)
-        forget_caches()
-        dal_aws.clear()
 
     # ------------------------------------------------------------ driving the function
     def invoke(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -100,16 +63,9 @@ class ExportWorld:
         raise AssertionError(f"the export was not done after {max_invocations} invocations")
 
     # ------------------------------------------------------------ reading what landed
-    def keys(self, prefix: str = "") -> list[str]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
     def pending_uploads(self) -> list[str]:
         uploads = self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
         return [upload["Key"] for upload in uploads]
-
-    def body(self, key: str) -> bytes:
-        return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
     def manifest(self, key: str) -> dict[str, Any]:
         return dict(json.loads(self.body(key)))
@@ -130,7 +86,7 @@ class ExportWorld:
         return [json.loads(line) for line in text.splitlines()]
 
     def state_items(self, list_id: str) -> dict[str, dict[str, Any]]:
-        items = self.dynamodb.scan(TableName=self.table)["Items"]
+        items = self.table_items()
         return {item["sk"]["S"]: item for item in items if item["pk"]["S"].startswith(f"export#{list_id}#")}
 
     def checkpoint(self, list_id: str) -> dict[str, Any]:
@@ -163,21 +119,11 @@ def job(list_id: str, **fields: Any) -> dict[str, Any]:
 def sandbox_members(sandbox: SandboxClient, list_id: str, **filters: Any) -> dict[str, dict[str, Any]]:
     """Every member of the audience, by email, read with the official SDK (one page at a time,
     nothing changes meanwhile)."""
-    client = sandbox.marketing_sdk()
-    members: dict[str, dict[str, Any]] = {}
-    offset = 0
-    while True:
-        page = client.lists.get_list_members_info(list_id, count=1000, offset=offset, **filters)
-        for member in page["members"]:
-            members[member["email_address"]] = member
-        offset += 1000
-        if offset >= page["total_items"]:
-            return members
+    return {member["email_address"]: member for member in each_member(sandbox, list_id, **filters)}
 
 
 def change_members(sandbox: SandboxClient, list_id: str, emails: list[str], *, note: str) -> None:
     """Change each member (a merge field), as people editing their profile would."""
     client = sandbox.marketing_sdk()
     for email in emails:
-        member_hash = hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
-        client.lists.update_list_member(list_id, member_hash, {"merge_fields": {"LNAME": note}})
+        client.lists.update_list_member(list_id, member_hash(email), {"merge_fields": {"LNAME": note}})

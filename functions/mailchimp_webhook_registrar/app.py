@@ -6,7 +6,6 @@ function would time out. The physical id never changes after Create: updates are
 CloudFormation never sends a Delete for an old id whose webhooks the new state still uses.
 """
 
-import functools
 from typing import Any
 
 from chimpbridge import custom_resource
@@ -19,29 +18,22 @@ def requested(event: dict[str, Any]) -> WebhookRegistration:
     return WebhookRegistration.from_properties(event.get("ResourceProperties"), event.get("PhysicalResourceId", ""))
 
 
-def create(event: dict[str, Any], context: Any) -> str:
-    result = registration.register(requested(event))
-    resource().Data.update(result.attributes())
-    return custom_resource.stable_id(event)
+def create(event: dict[str, Any]) -> dict[str, str]:
+    return registration.register(requested(event)).attributes()
 
 
-def update(event: dict[str, Any], context: Any) -> str:
-    result = registration.update(requested(event), WebhookRegistration.previous(event.get("OldResourceProperties")))
-    resource().Data.update(result.attributes())
-    return custom_resource.stable_id(event)
+def update(event: dict[str, Any]) -> dict[str, str]:
+    previous = WebhookRegistration.previous(event.get("OldResourceProperties"))
+    return registration.update(requested(event), previous).attributes()
 
 
-def delete(event: dict[str, Any], context: Any) -> str:
+def delete(event: dict[str, Any]) -> None:
     registration.unregister(WebhookRegistration.previous(event.get("ResourceProperties")))
-    return custom_resource.stable_id(event)
 
 
-@functools.cache
-def resource() -> Any:
-    """Built on the first invocation: crhelper creates AWS clients when it is built."""
-    return custom_resource.build(create=create, update=update, delete=delete)
+handle = custom_resource.registration(create=create, update=update, delete=delete)
 
 
 @instrument(correlation_id_path="RequestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    resource()(event, context)
+    handle(event, context)

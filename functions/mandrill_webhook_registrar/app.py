@@ -5,7 +5,6 @@ crhelper answers CloudFormation (chimpbridge/custom_resource.py). The physical i
 after Create: updates are in place, so CloudFormation never sends a Delete for an old id.
 """
 
-import functools
 from typing import Any
 
 from chimpbridge import custom_resource
@@ -14,32 +13,26 @@ from chimpbridge.logic.mandrill_webhook_registration import MandrillWebhookRegis
 from chimpbridge.observability import instrument
 
 
-def create(event: dict[str, Any], context: Any) -> str:
-    result = registration.register(MandrillWebhookRegistration.from_properties(event.get("ResourceProperties")))
-    resource().Data.update(result.attributes())
-    return custom_resource.stable_id(event)
+def create(event: dict[str, Any]) -> dict[str, str]:
+    return registration.register(
+        MandrillWebhookRegistration.from_properties(event.get("ResourceProperties"))
+    ).attributes()
 
 
-def update(event: dict[str, Any], context: Any) -> str:
-    result = registration.register(
+def update(event: dict[str, Any]) -> dict[str, str]:
+    return registration.register(
         MandrillWebhookRegistration.from_properties(event.get("ResourceProperties")),
         MandrillWebhookRegistration.previous(event.get("OldResourceProperties")),
-    )
-    resource().Data.update(result.attributes())
-    return custom_resource.stable_id(event)
+    ).attributes()
 
 
-def delete(event: dict[str, Any], context: Any) -> str:
+def delete(event: dict[str, Any]) -> None:
     registration.unregister(MandrillWebhookRegistration.previous(event.get("ResourceProperties")))
-    return custom_resource.stable_id(event)
 
 
-@functools.cache
-def resource() -> Any:
-    """Built on the first invocation: crhelper creates AWS clients when it is built."""
-    return custom_resource.build(create=create, update=update, delete=delete)
+handle = custom_resource.registration(create=create, update=update, delete=delete)
 
 
 @instrument(correlation_id_path="RequestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    resource()(event, context)
+    handle(event, context)

@@ -15,8 +15,9 @@ verifies certificates with ``AWS_CA_BUNDLE`` when it is set.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import urllib3
@@ -26,6 +27,7 @@ from chimpbridge.deadline import DEADLINE_MARGIN_SECONDS, remaining_invocation_s
 from chimpbridge.observability import logger
 
 RequestFunction = Callable[[dict[str, Any], Any], str | None]
+Event = dict[str, Any]
 
 ANSWER_ATTEMPTS = 4
 ANSWER_CONNECT_TIMEOUT = 5.0
@@ -52,6 +54,38 @@ def build(*, create: RequestFunction, update: RequestFunction, delete: RequestFu
     resource.update(update)
     resource.delete(delete)
     return resource
+
+
+def registration(
+    *,
+    create: Callable[[Event], Mapping[str, str]],
+    update: Callable[[Event], Mapping[str, str]],
+    delete: Callable[[Event], None],
+) -> Callable[[Event, Any], None]:
+    """The handler of a resource that registers something with the stack under its
+    :func:`stable_id`: ``create`` and ``update`` return the attributes the stack may read
+    (``!GetAtt``), ``delete`` removes what was registered. The crhelper resource is built on the
+    first invocation: crhelper creates AWS clients when it is built."""
+
+    def answering(work: Callable[[Event], Mapping[str, str]]) -> RequestFunction:
+        def request(event: Event, context: Any) -> str:
+            resource().Data.update(work(event))
+            return stable_id(event)
+
+        return request
+
+    def removing(event: Event, context: Any) -> str:
+        delete(event)
+        return stable_id(event)
+
+    @functools.cache
+    def resource() -> Any:
+        return build(create=answering(create), update=answering(update), delete=removing)
+
+    def handle(event: Event, context: Any) -> None:
+        resource()(event, context)
+
+    return handle
 
 
 def stable_id(event: dict[str, Any]) -> str:

@@ -12,9 +12,7 @@ post signups and look at the audience.
 from __future__ import annotations
 
 import functools
-import io
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +30,7 @@ from sandbox.mailchimp import DEFAULT_LIST_ID, MARKETING_API_KEY
 from sandbox.mailchimp.client import SandboxClient
 from tests.support.aws import REGION, forget_caches
 from tests.support.functions import ROOT, LambdaContext, event, load_function
+from tests.support.logs import log_buffer
 from tests.support.scripted_http import Answer as ScriptedAnswer
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -162,14 +161,8 @@ def new_email(request: pytest.FixtureRequest) -> Callable[..., str]:
 @pytest.fixture
 def logged() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """logged() -> the JSON lines our logger wrote during the test (its own formatter, masked)."""
-    from chimpbridge.observability import logger  # noqa: PLC0415 - the layer's logger, as the functions use it
-
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
-    logger.removeHandler(handler)
+    with log_buffer() as buffer:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ carries Mailchimp's subscriber hash. Properties over generated addresses (hypoth
 the function and through the logger's own formatter."""
 
 import hashlib
-import io
 import json
-import logging
 import string
 
 import pytest
@@ -13,6 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chimpbridge.observability import logger, mask_emails
+from tests.support.logs import last_line, log_buffer
 
 # What a local part may hold: RFC 5322 atext, dots, and any letter, mark, digit or symbol of
 # another script (SMTPUTF8).
@@ -39,15 +38,9 @@ def expected(local: str, domain: str) -> str:
 
 def log_line(message: str, **extra: object) -> str:
     """The JSON line the bundle's logger writes for ``message`` and ``extra``."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
+    with log_buffer() as buffer:
         logger.info(message, extra=extra)
-    finally:
-        logger.removeHandler(handler)
-    return buffer.getvalue().strip().splitlines()[-1]
+    return last_line(buffer)
 
 
 @settings(deadline=None)  # a busy machine must not fail a property
@@ -125,17 +118,11 @@ def test_fields_holding_an_address_hash_are_redacted():
 
 
 def test_an_exception_text_is_masked():
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
+    with log_buffer() as buffer:
         try:
             raise ValueError("o'brien&co@example.com looks fake")
         except ValueError:
             logger.exception("refused")
-    finally:
-        logger.removeHandler(handler)
-    line = buffer.getvalue().strip().splitlines()[-1]
+    line = last_line(buffer)
     assert "brien" not in line
     assert "o***@e***.com looks fake" in json.loads(line)["exception"]

@@ -1,8 +1,7 @@
-import io
 import json
-import logging
 
 from chimpbridge.observability import logger, mask_emails
+from tests.support.logs import last_line, log_buffer
 
 
 def test_email_addresses_are_masked():
@@ -16,16 +15,10 @@ def test_text_without_addresses_is_unchanged():
 
 def test_log_lines_mask_addresses_in_messages_and_fields():
     # Given the logger's own formatter writing into a buffer
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
+    with log_buffer() as buffer:
         # When a line carries an address in the message and in an extra field
         logger.info("signup for jane.doe@example.com", extra={"email": "jane.doe@example.com"})
-    finally:
-        logger.removeHandler(handler)
-    line = json.loads(buffer.getvalue().strip().splitlines()[-1])
+    line = json.loads(last_line(buffer))
     # Then neither place holds the address
     assert line["message"] == "signup for j***@e***.com"
     assert line["email"] == "j***@e***.com"

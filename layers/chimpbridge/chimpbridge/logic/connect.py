@@ -210,7 +210,7 @@ def forget_token() -> bool:
         connect_store.put_secret(secret_arn, disconnected_document(_now()), drop_previous=True)
     except MailchimpNotConnected:
         return False
-    except (ConfigurationError, UpstreamError) + aws_errors.failure_types() as error:
+    except (ConfigurationError, UpstreamError, *aws_errors.failure_types()) as error:
         logger.warning("the Mailchimp token was not removed", extra={"error": type(error).__name__})
         return False
     count("MailchimpDisconnected")

@@ -11,6 +11,7 @@ import requests
 from chimpbridge.logic.signup_apply import subscriber_hash
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
+from tests.support.signup import audience_member
 
 pytestmark = [pytest.mark.xdist_group("signup-privacy-stack"), pytest.mark.slow]
 
@@ -66,7 +67,7 @@ def test_privacy_mode_answers_new_pending_and_subscribed_addresses_with_the_same
     assert len({answer.headers["x-amzn-RequestId"] for answer in answers}) == 3
     # And the worker, off the queue, adds the new person and leaves the members as they were
     deadline = time.monotonic() + 60
-    while member_or_none(sandbox, new) is None:
+    while audience_member(sandbox, new) is None:
         assert time.monotonic() < deadline, "the signup worker never applied the queued signup"
         time.sleep(0.2)
     assert member(sandbox, new)["status"] == "pending"
@@ -74,12 +75,3 @@ def test_privacy_mode_answers_new_pending_and_subscribed_addresses_with_the_same
         found = member(sandbox, email)
         assert (found["status"], found["merge_fields"]["FNAME"]) == (status, "Ann")
     sandbox.close()
-
-
-def member_or_none(sandbox, email):
-    response = requests.get(
-        f"{sandbox.marketing_url}/lists/{DEFAULT_LIST_ID}/members/{subscriber_hash(email)}",
-        auth=("user", sandbox.marketing_api_key),
-        timeout=10,
-    )
-    return response.json() if response.status_code == 200 else None

@@ -13,6 +13,7 @@ import requests
 from chimpbridge.logic.signup_apply import subscriber_hash
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
+from tests.support.signup import audience_member
 
 pytestmark = [pytest.mark.xdist_group("signup-stack"), pytest.mark.slow]
 
@@ -51,15 +52,6 @@ def subscribe(stack, *, json_body=None, form=None, headers=None):
     )
 
 
-def member(sandbox, address):
-    response = requests.get(
-        f"{sandbox.marketing_url}/lists/{DEFAULT_LIST_ID}/members/{subscriber_hash(address)}",
-        auth=("user", sandbox.marketing_api_key),
-        timeout=10,
-    )
-    return response.json() if response.status_code == 200 else None
-
-
 def set_status(sandbox, address, status):
     sandbox.marketing_sdk().lists.set_list_member(
         DEFAULT_LIST_ID, subscriber_hash(address), {"email_address": address, "status_if_new": status, "status": status}
@@ -74,7 +66,7 @@ def test_json_post_creates_a_pending_member_with_fields_language_and_tags(stack,
         headers={"Accept-Language": "es-ES,es;q=0.9"},
     )
     assert (answer.status_code, answer.json()["status"]) == (200, "pending")
-    found = member(sandbox, address)
+    found = audience_member(sandbox, address)
     assert (found["status"], found["merge_fields"]["FNAME"], found["language"]) == ("pending", "Ann", "es_ES")
     assert [tag["name"] for tag in found["tags"]] == ["blog"]
     assert found["interests"] == {"9143cf3bd1": True}
@@ -85,7 +77,7 @@ def test_embedded_form_post_creates_a_pending_member(stack, sandbox, email):
     form = {"EMAIL": address, "FNAME": "Form", "tags": "2004321", "b_abc_def": "", "u": "abc", "id": "def"}
     answer = subscribe(stack, form=form, headers={"Accept": "*/*", "Accept-Language": "pt-PT"})
     assert answer.status_code == 200
-    found = member(sandbox, address)
+    found = audience_member(sandbox, address)
     assert (found["status"], found["merge_fields"]["FNAME"], found["language"]) == ("pending", "Form", "pt_PT")
     assert [tag["name"] for tag in found["tags"]] == ["newsletter"]
 
@@ -100,7 +92,7 @@ def test_second_post_after_confirming_is_already_subscribed_without_a_duplicate(
     answer = subscribe(stack, json_body={"email": address})
     # Then they are told so, still subscribed, and still one member
     assert answer.json()["status"] == "already_subscribed"
-    assert member(sandbox, address)["status"] == "subscribed"
+    assert audience_member(sandbox, address)["status"] == "subscribed"
     assert sandbox.marketing_sdk().lists.get_list_members_info(DEFAULT_LIST_ID, count=1)["total_items"] == before
 
 
@@ -108,7 +100,7 @@ def test_unsubscribed_member_becomes_pending(stack, sandbox, email):
     address = email()
     set_status(sandbox, address, "unsubscribed")
     assert subscribe(stack, json_body={"email": address}).json()["status"] == "pending"
-    assert member(sandbox, address)["status"] == "pending"
+    assert audience_member(sandbox, address)["status"] == "pending"
 
 
 @pytest.mark.parametrize(
@@ -138,13 +130,13 @@ def test_honeypot_post_writes_nothing(stack, sandbox, email):
     address = email()
     answer = subscribe(stack, form={"EMAIL": address, "b_abc_def": "I am a bot"}, headers={"Accept": "*/*"})
     assert answer.json()["status"] == "pending"
-    assert member(sandbox, address) is None
+    assert audience_member(sandbox, address) is None
 
 
 def test_disallowed_tag_is_not_applied(stack, sandbox, email):
     address = email()
     subscribe(stack, json_body={"email": address, "tags": ["blog", "free-money"]})
-    assert [tag["name"] for tag in member(sandbox, address)["tags"]] == ["blog"]
+    assert [tag["name"] for tag in audience_member(sandbox, address)["tags"]] == ["blog"]
 
 
 def test_browser_form_post_gets_its_303(stack, sandbox, email, signup_pages):
@@ -198,11 +190,11 @@ def test_with_mailchimp_down_100_signups_are_queued_then_all_arrive_once(stack, 
     missing = set(addresses)
 
     def all_arrived():
-        missing.difference_update({address for address in missing if member(sandbox, address) is not None})
+        missing.difference_update({address for address in missing if audience_member(sandbox, address) is not None})
         return not missing
 
     wait_until(all_arrived, 120)
-    found = [member(sandbox, address) for address in addresses]
+    found = [audience_member(sandbox, address) for address in addresses]
     assert [(entry["email_address"], entry["status"]) for entry in found] == [(a, "pending") for a in addresses]
     # exactly once: the queue drained, and the worker applied 100 signups, not one more (a
     # second application would not show as a second member: the sandbox keys members by hash)

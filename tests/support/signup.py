@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+import requests
 from mailchimp_marketing.api_client import ApiClientError
 
 from chimpbridge.logic.signup_apply import subscriber_hash
@@ -52,6 +53,17 @@ INVALID_INTEREST = ScriptedAnswer(
     },
     content_type="application/problem+json",
 )
+
+
+def audience_member(sandbox: SandboxClient, email: str) -> dict[str, Any] | None:
+    """The default audience's member at ``email`` as the Marketing API answers over HTTP, or
+    None where there is none (for tests of a running stack, with no SignupApi at hand)."""
+    response = requests.get(
+        f"{sandbox.marketing_url}/lists/{DEFAULT_LIST_ID}/members/{subscriber_hash(email)}",
+        auth=("user", sandbox.marketing_api_key),
+        timeout=10,
+    )
+    return dict(response.json()) if response.status_code == 200 else None
 
 
 @dataclass

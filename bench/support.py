@@ -43,15 +43,20 @@ def start_sandbox(port: int) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "sandbox.mailchimp", "--port", str(port), "--log-level", "WARNING"],
         cwd=REPO_ROOT,
     )
+    return answering(process, f"http://127.0.0.1:{port}/_sandbox/health", "the sandbox")
+
+
+def answering(process: subprocess.Popen[bytes], url: str, name: str) -> subprocess.Popen[bytes]:
+    """``process`` once ``url`` answers with a success, within 30 seconds (else it is killed)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1).raise_for_status()
+            requests.get(url, timeout=1).raise_for_status()
             return process
         except requests.exceptions.ConnectionError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("the sandbox did not start")
+    raise RuntimeError(f"{name} did not start")
 
 
 @contextmanager
@@ -93,15 +98,7 @@ def start_moto(port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-            return process
-        except requests.exceptions.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("moto did not start")
+    return answering(process, f"http://127.0.0.1:{port}/moto-api/", "moto")
 
 
 @contextmanager

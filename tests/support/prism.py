@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.stack.services import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO_ROOT.parent / "shared" / "reference" / "mailchimp"
 PRISM = REPO_ROOT / "node_modules" / ".bin" / "prism"
@@ -25,16 +27,10 @@ STARTUP_SECONDS = 60
 FORWARDED_HEADERS = ("Authorization", "Content-Type", "User-Agent")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_prism(spec: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     if not PRISM.exists() or shutil.which("node") is None:
         pytest.skip("Prism is not installed (run npm ci)")
-    port = free_port()
+    port = free_port("127.0.0.1")
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), "--errors", str(spec)],

@@ -16,6 +16,7 @@ from chimpbridge.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from chimpbridge.observability import logger
 from tests.support.functions import LambdaContext, event, load_function
 
 ERRORS = {
@@ -42,6 +43,7 @@ def raising(error):
 def app(monkeypatch):
     monkeypatch.setenv("ALLOWED_ORIGINS", "https://shop.example.org,https://blog.example.org")
     settings.clear()
+    logger.set_correlation_id(None)  # an earlier test's invocation may have left its id on the logger
     app = create_app()
     for path, error in ERRORS.items():
         app.get(path)(raising(error))

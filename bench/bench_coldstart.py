@@ -37,6 +37,7 @@ from typing import Any
 from sandbox.mailchimp import DEFAULT_LIST_ID
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.artifacts import as_deployed, remove
+from sandbox.stack.s3_uploads import stage_upload
 from sandbox.stack.stack import LocalStack
 from tests.support.cloudformation import ResponseBucket
 
@@ -106,6 +107,21 @@ def export_event(sandbox: SandboxClient) -> dict[str, Any]:
     list_id = uuid.uuid4().hex[:10]
     sandbox.seed(list_id, EXPORT_MEMBERS)
     return {**load_event("audience_export/full.json"), "audiences": [list_id]}
+
+
+def import_event(stack: LocalStack) -> Callable[[SandboxClient], dict[str, Any]]:
+    """The sample upload under a key of its own each run (an ETag already imported is a no-op)."""
+
+    def event(_: SandboxClient) -> dict[str, Any]:
+        sample = load_event("audience_import/object-created.json")
+        found = sample["detail"]["object"]
+        found["key"] = found["key"].replace("contacts.csv", f"cold-{uuid.uuid4().hex[:10]}.csv")
+        s3 = stack.client("s3")
+        contacts = (REPO_ROOT / "events" / "audience_import" / "contacts.csv").read_bytes()
+        s3.put_object(Bucket=sample["detail"]["bucket"]["name"], Key=found["key"], Body=contacts)
+        return stage_upload(s3, sample, None)[0]
+
+    return event
 
 
 # The event a function's first invocation gets where the first sample in events/<folder>/ would
@@ -214,7 +230,7 @@ def subjects(stack: LocalStack, built: Path, baseline: Path, scratch: Path) -> l
     chosen: list[Subject] = []
     for logical_id, spec in sorted(stack.application.functions.items()):
         folder = spec.code_dir.name
-        event = EVENTS.get(folder) or first_sample(folder)
+        event = import_event(stack) if folder == "audience_import" else EVENTS.get(folder) or first_sample(folder)
         env = environment(stack, logical_id)
         artifact = built / logical_id
         tasks = {

@@ -16,7 +16,7 @@ import pytest
 
 from sandbox.mailchimp.client import SandboxClient
 from sandbox.stack.env_file import REPO_ROOT
-from sandbox.stack.loop import invoke_until_done
+from sandbox.stack.loop import invoke_until_done, waiting_while_busy
 from sandbox.stack.pytest_plugin import RunningStack, StackFactory
 from sandbox.stack.s3_uploads import stage_upload
 from tests.support.audience_import import audience_members
@@ -91,7 +91,9 @@ def test_make_invoke_runs_the_sample_upload_event_to_the_end(stack: RunningStack
     assert said is None or "contacts.csv" in said
 
     # When it is invoked the way `make invoke` does it
-    result = invoke_until_done(lambda job: stack.invoke("AudienceImportFunction", job), event)
+    result = invoke_until_done(
+        lambda job: waiting_while_busy(lambda: stack.invoke("AudienceImportFunction", job)), event
+    )
 
     # Then the sample's rows are applied (or were, by the stack's own run of that upload)
     assert result["done"] is True

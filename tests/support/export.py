@@ -43,8 +43,8 @@ class ExportWorld(AudienceWorld):
             EXPORT_BUCKET=self.bucket,
             EXPORT_SETTLE_SECONDS="0",
             EXPORT_CONCURRENCY="4",
-            # A page can take longer than production's 10 s on a loaded test machine; what a failed
-            # timeout does to a run (interrupted, resumed) is tested with injected faults, not left to load.
+            # A page can take longer than production's 10 s on a loaded test machine; interrupted
+            # runs are tested with injected faults, not left to the load.
             MAILCHIMP_READ_TIMEOUT_SECONDS="30",
         )
         self.function = load_function("audience_export")
